@@ -16,6 +16,7 @@ import json
 import os
 from pathlib import Path
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -29,6 +30,8 @@ FORMAT_VERSION = 1
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 DEFAULT_CHECKPOINTS = {"lstm": "note_rnn_lstm", "rhn": "note_rnn_rhn"}
 MAX_CHECKPOINT_BYTES = 512 * 1024 * 1024
+MAX_CONFIG_BYTES = 1024 * 1024  # a config is < 1 kB; refuse to slurp a huge or endless file
+PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle", ".zip")
 
 
 def default_checkpoint(kind: str = "lstm") -> Path:
@@ -86,17 +89,33 @@ def save_note_rnn(
 def read_checkpoint_meta(path: str | os.PathLike) -> dict:
     """The JSON side of a checkpoint, validated; raises :class:`SequenceTutorError`."""
     _, config_path = checkpoint_paths(path)
+    if Path(path).suffix.lower() in PICKLE_SUFFIXES:
+        raise SequenceTutorError(
+            f"{path}: pickle-based checkpoints are never loaded (they can run code); "
+            "expected a Note RNN checkpoint NAME.safetensors + NAME.json"
+        )
     if not config_path.is_file():
         raise SequenceTutorError(f"{config_path}: Note RNN checkpoint config not found")
+    if config_path.stat().st_size > MAX_CONFIG_BYTES:
+        raise SequenceTutorError(f"{config_path}: larger than {MAX_CONFIG_BYTES} bytes")
     try:
         meta = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise SequenceTutorError(
             f"{config_path}: not a readable JSON checkpoint config ({exc})"
         ) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise SequenceTutorError(f"{config_path}: not a Sequence Tutor Note RNN config")
     try:
+        if not isinstance(meta.get("config"), dict):
+            raise ValueError("'config' must be a JSON object")
+        sizes = {
+            k: meta["config"].get(k, 1)
+            for k in ("vocab_size", "hidden_size", "num_layers", "depth")
+        }
+        wrong = {k: v for k, v in sizes.items() if type(v) is not int}  # not bool, float or str
+        if wrong:
+            raise ValueError(f"sizes must be integers, got {wrong}")
         meta["config"] = NoteRNNConfig.from_dict(meta["config"])
         meta["vocabulary"] = Vocabulary.from_dict(
             meta.get("vocabulary", {})
@@ -141,12 +160,14 @@ def load_note_rnn(
         raise SequenceTutorError(
             f"{weights_path}: not a readable safetensors file ({exc})"
         ) from None
-    model = build_note_rnn(meta["config"])
-    expected = model.state_dict()
+    # Compare against a shape-only model first: a config asking for a huge model beside small
+    # weights must not allocate that model.
+    with torch.device("meta"):
+        expected = build_note_rnn(meta["config"]).state_dict()
     problems = sorted(set(expected) ^ set(tensors))
     if not problems:
         problems = [
-            f"{k}: {tuple(tensors[k].shape)} != {tuple(v.shape)}"
+            f"{k}: {tuple(tensors[k].shape)} {tensors[k].dtype} != {tuple(v.shape)} {v.dtype}"
             for k, v in expected.items()
             if tensors[k].shape != v.shape or tensors[k].dtype != v.dtype
         ]
@@ -154,6 +175,7 @@ def load_note_rnn(
         raise SequenceTutorError(
             f"{weights_path}: weights do not match the config in its JSON ({', '.join(problems[:3])})"
         )
+    model = build_note_rnn(meta["config"])
     model.load_state_dict(tensors)
     model.eval()
     return model, meta
