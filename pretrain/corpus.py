@@ -1,0 +1,602 @@
+"""The tokenised melody corpus: music21's bundled folk tunes or a folder of melody files.
+
+:func:`load_corpus` finds the melody files, tokenises every tune in a process pool (ABC through
+the fast token path of :mod:`pretrain.abc_reader`, other formats through music21), transposes
+each tune to C major or A minor and by octaves into the vocabulary's pitch range, caches the
+result on disk, and splits it into training and validation tunes.
+
+Transposition: the key comes from a Krumhansl-Schmuckler key finder with the Aarden-Essen
+profiles (music21's default for ``Stream.analyze("key")``), run on the duration-weighted
+pitch-class histogram. The ``K:`` field is not used: Essen's gives only the tonic (a G-minor tune
+may say ``K:G``). The tune is moved to tonic C (major) or A (minor) by the smaller of the two
+directions, then by whole octaves so that it fits the pitch range, as close to the range's
+centre as possible.
+
+Cache: ``<cache_dir>/corpus-<fingerprint>.npz``, an uncompressed ``.npz`` (no pickles) holding
+every kept tune's tokens as one int8 array, the tune lengths, and a JSON record (names, split
+groups, skip report, content hash). The fingerprint covers the file list with sizes and
+modification times plus every tokenizer setting, so checking it costs a few ``stat`` calls;
+:attr:`Corpus.hash` is the content hash (the bytes of every source file plus the settings), the
+same on every machine. The file is written atomically with fixed zip timestamps, so the same
+sources give byte-identical caches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import json
+import math
+import os
+import time
+import zipfile
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from pretrain.errors import SequenceTutorError
+from pretrain.tokenizer import MAX_DROPPED_FRACTION, Melody, MelodyError, melody_tokens
+from pretrain.vocabulary import DEFAULT_VOCABULARY, NO_EVENT, NOTE_OFF, Vocabulary
+
+__all__ = [
+    "DEFAULT_COLLECTIONS",
+    "MELODY_SUFFIXES",
+    "Corpus",
+    "CorpusReport",
+    "default_cache_dir",
+    "find_key",
+    "load_corpus",
+    "normalise_melody",
+]
+
+DEFAULT_COLLECTIONS = ("essenFolksong", "oneills1850", "ryansMammoth", "airdsAirs", "miscFolk")
+"""music21's bundled monophonic folk collections (folders of ABC files under ``music21/corpus``)."""
+MELODY_SUFFIXES = (".abc", ".mid", ".midi", ".xml", ".musicxml", ".mxl", ".krn")
+STEPS_PER_QUARTER = 4
+CACHE_FORMAT = 1
+"""Bump when tokenisation or the cache layout changes: old caches are then ignored."""
+_SERIAL_BELOW = 64  # tunes; a process pool costs more than it saves on fewer
+
+
+@dataclass
+class CorpusReport:
+    """What :func:`load_corpus` kept and skipped, and why.
+
+    ``skipped`` maps a reason code (see :class:`pretrain.tokenizer.MelodyError`) to a count;
+    ``examples`` holds the first few skipped tune names per reason.
+    """
+
+    kept: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    num_tokens: int = 0
+    no_event_fraction: float = 0.0
+    note_off_fraction: float = 0.0
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    train_tunes: int = 0
+    valid_tunes: int = 0
+    build_seconds: float = 0.0
+    from_cache: bool = False
+    cache_path: str = ""
+
+    @property
+    def num_tunes(self) -> int:
+        """Tunes found, kept or not."""
+        return self.kept + sum(self.skipped.values())
+
+    def summary(self) -> str:
+        """A few human-readable lines: kept / skipped per reason / tokens / split / cache."""
+        lines = [
+            f"{self.kept:,} of {self.num_tunes:,} tunes kept: {self.num_tokens:,} tokens "
+            f"({self.no_event_fraction:.1%} NO_EVENT, {self.note_off_fraction:.1%} NOTE_OFF); "
+            f"train {self.train_tunes:,} / validation {self.valid_tunes:,} tunes"
+        ]
+        if self.skipped:
+            reasons = ", ".join(
+                f"{reason} {count:,}" for reason, count in sorted(self.skipped.items())
+            )
+            lines.append(f"skipped: {reasons}")
+        source = "loaded from cache" if self.from_cache else f"built in {self.build_seconds:.1f} s"
+        if self.cache_path:
+            source += f" ({self.cache_path})"
+        lines.append(source)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {
+            "kept": self.kept,
+            "skipped": dict(sorted(self.skipped.items())),
+            "num_tokens": self.num_tokens,
+            "no_event_fraction": self.no_event_fraction,
+            "note_off_fraction": self.note_off_fraction,
+            "examples": {reason: names for reason, names in sorted(self.examples.items())},
+        }
+
+
+@dataclass
+class Corpus:
+    """A tokenised corpus split by tune (no tune, nor same-titled variant, on both sides).
+
+    ``train`` / ``valid`` hold one int8 token array per tune, ``train_names`` / ``valid_names``
+    the matching tune names (``collection/file.abc#index`` or a relative path).
+    """
+
+    train: list[np.ndarray]
+    valid: list[np.ndarray]
+    vocabulary: Vocabulary
+    hash: str
+    report: CorpusReport
+    train_names: list[str] = field(default_factory=list)
+    valid_names: list[str] = field(default_factory=list)
+
+    @property
+    def num_tokens(self) -> int:
+        return self.report.num_tokens
+
+    def summary(self) -> str:
+        return self.report.summary()
+
+
+# --------------------------------------------------------------------------- transposition
+
+
+@lru_cache(maxsize=1)
+def _key_profiles() -> np.ndarray:
+    """24 x 12 Aarden-Essen key profiles (rows: C..B major, then C..B minor), from music21."""
+    from music21.analysis.discrete import AardenEssen
+
+    analyser = AardenEssen()
+    rows = []
+    for mode in ("major", "minor"):
+        weights = np.asarray(analyser.getWeights(mode), dtype=np.float64)
+        rows.extend(np.roll(weights, tonic) for tonic in range(12))
+    profiles = np.stack(rows)
+    profiles -= profiles.mean(axis=1, keepdims=True)
+    return profiles / np.linalg.norm(profiles, axis=1, keepdims=True)
+
+
+def find_key(melody: Melody) -> tuple[int, str]:
+    """(tonic pitch class, ``"major"`` | ``"minor"``) of the best-correlated key profile."""
+    histogram = np.zeros(12)
+    for note in melody.notes:
+        histogram[note.pitch % 12] += note.duration
+    histogram -= histogram.mean()
+    norm = np.linalg.norm(histogram)
+    if norm == 0:  # one pitch class only (or none): call it the tonic of a major key
+        return (melody.notes[0].pitch % 12 if melody.notes else 0), "major"
+    best = int(np.argmax(_key_profiles() @ (histogram / norm)))
+    return best % 12, ("major" if best < 12 else "minor")
+
+
+def normalise_melody(melody: Melody, vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> Melody:
+    """The melody in C major / A minor, moved by octaves into the vocabulary's range.
+
+    Raises :class:`MelodyError` ``"out-of-range"`` if its span is wider than the range.
+    """
+    tonic, mode = find_key(melody)
+    target = 0 if mode == "major" else 9
+    shift = (target - tonic) % 12
+    if shift > 6:
+        shift -= 12
+    low = min(note.pitch for note in melody.notes) + shift
+    high = max(note.pitch for note in melody.notes) + shift
+    lowest_octave = math.ceil((vocabulary.min_pitch - low) / 12)
+    highest_octave = math.floor((vocabulary.max_pitch - high) / 12)
+    if lowest_octave > highest_octave:
+        raise MelodyError(
+            "out-of-range",
+            f"spans {high - low} semitones, wider than the range "
+            f"{vocabulary.min_pitch}..{vocabulary.max_pitch}",
+        )
+    centre = (vocabulary.min_pitch + vocabulary.max_pitch) / 2
+    middle = (low + high) / 2
+    octave = min(
+        range(lowest_octave, highest_octave + 1),
+        key=lambda k: (abs(middle + 12 * k - centre), k),
+    )
+    return melody.transposed(shift + 12 * octave)
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def default_cache_dir() -> Path:
+    """``$SEQUENCE_TUTOR_CACHE``, else ``$XDG_CACHE_HOME/sequence-tutor``, else ``~/.cache/...``."""
+    explicit = os.environ.get("SEQUENCE_TUTOR_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "sequence-tutor"
+
+
+def _music21_corpus_root() -> Path:
+    # find_spec instead of import: importing music21 costs 0.5 s, more than a cache hit may take
+    spec = importlib.util.find_spec("music21")
+    if spec is None or not spec.submodule_search_locations:
+        raise SequenceTutorError("music21 is not installed; it is needed for the default corpus")
+    return Path(next(iter(spec.submodule_search_locations))) / "corpus"
+
+
+def _default_sources() -> tuple[Path, list[Path]]:
+    root = _music21_corpus_root()
+    files: list[Path] = []
+    for collection in DEFAULT_COLLECTIONS:
+        folder = root / collection
+        found = sorted(folder.glob("*.abc")) if folder.is_dir() else []
+        if not found:
+            raise SequenceTutorError(
+                f"music21's corpus at {root} has no {collection}/*.abc; "
+                "reinstall music21 (the default corpus ships with it) or pass a data folder"
+            )
+        files.extend(found)
+    return root, files
+
+
+def _folder_sources(data: str | os.PathLike) -> tuple[Path, list[Path]]:
+    root = Path(data).expanduser()
+    if not root.exists():
+        raise SequenceTutorError(f"data folder {root} does not exist")
+    if not root.is_dir():
+        raise SequenceTutorError(f"data {root} is not a folder; expected a folder of melody files")
+    files = sorted(
+        path
+        for path in root.rglob("*")
+        if path.suffix.lower() in MELODY_SUFFIXES
+        and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    )
+    if not files:
+        raise SequenceTutorError(
+            f"data folder {root} contains no melody files (expected {', '.join(MELODY_SUFFIXES)})"
+        )
+    return root, files
+
+
+def _settings(vocabulary: Vocabulary) -> dict:
+    return {
+        "format": CACHE_FORMAT,
+        "vocabulary": vocabulary.to_dict(),
+        "steps_per_quarter": STEPS_PER_QUARTER,
+        "max_dropped_fraction": MAX_DROPPED_FRACTION,
+        "transpose": "C major / A minor, Aarden-Essen key finding, octaves to range centre",
+    }
+
+
+def _fingerprint(root: Path, files: list[Path], settings: dict) -> str:
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    digest.update(str(root.resolve()).encode())
+    for path in files:
+        stat = path.stat()
+        digest.update(f"\0{path.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")  # Essen and O'Neill's files predate UTF-8
+
+
+# --------------------------------------------------------------------------- tokenising
+
+
+def _title(tune: str) -> str:
+    for line in tune.splitlines():
+        if line.startswith("T:"):
+            return " ".join(line[2:].split()).lower()
+    return ""
+
+
+def _tokenise(task: tuple[str, str, str, int, int]) -> tuple[bytes | None, str]:
+    """Worker: (kind, name, payload, min_pitch, num_pitches) -> (int8 token bytes | None, reason)."""
+    kind, name, payload, min_pitch, num_pitches = task
+    vocabulary = Vocabulary(min_pitch, num_pitches)
+    try:
+        if kind == "abc":
+            from pretrain.abc_reader import abc_tune_melody
+
+            melody = abc_tune_melody(payload, source=name)
+        else:
+            from pretrain.tokenizer import read_file_melody
+
+            melody = read_file_melody(payload)
+        melody = normalise_melody(melody, vocabulary).trimmed()
+        tokens = melody_tokens(melody, vocabulary, STEPS_PER_QUARTER, source=name)
+    except MelodyError as error:
+        return None, error.reason
+    except Exception:  # a parser bug on one odd file must not sink the corpus
+        return None, "unreadable"
+    return tokens.astype(_token_dtype(vocabulary)).tobytes(), ""
+
+
+def _token_dtype(vocabulary: Vocabulary) -> type:
+    return np.int8 if vocabulary.size <= 127 else np.int16
+
+
+def _tasks(
+    root: Path, files: list[Path], vocabulary: Vocabulary
+) -> tuple[list[tuple], list[str], list[str], list[str]]:
+    """Work items (one per tune), their names, split groups, and names of unreadable files."""
+    tasks: list[tuple] = []
+    names: list[str] = []
+    groups: list[str] = []
+    unreadable: list[str] = []
+    from pretrain.abc_reader import split_abc_tunes
+
+    for path in files:
+        relative = path.relative_to(root).as_posix()
+        if path.suffix.lower() == ".abc":
+            try:
+                tunes = split_abc_tunes(_read_text(path))
+            except OSError:
+                unreadable.append(relative)
+                continue
+            if not tunes:
+                unreadable.append(relative)
+                continue
+            folder = relative.rsplit("/", 1)[0] if "/" in relative else ""
+            for index, tune in enumerate(tunes):
+                name = f"{relative}#{index}"
+                tasks.append(("abc", name, tune, vocabulary.min_pitch, vocabulary.num_pitches))
+                names.append(name)
+                title = _title(tune)
+                # variants of one song share a title: keep them on one side of the split
+                groups.append(f"{folder}/title:{title}" if title else name)
+        else:
+            tasks.append(
+                ("file", relative, str(path), vocabulary.min_pitch, vocabulary.num_pitches)
+            )
+            names.append(relative)
+            groups.append(relative)
+    return tasks, names, groups, unreadable
+
+
+def _run_tasks(tasks: list[tuple], workers: int, progress: bool) -> Iterable[tuple]:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=len(tasks),
+        desc="Tokenising melodies",
+        unit="tune",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    try:
+        if workers <= 1 or len(tasks) < _SERIAL_BELOW:
+            for task in tasks:
+                yield _tokenise(task)
+                bar.update()
+            return
+        import multiprocessing
+
+        methods = multiprocessing.get_all_start_methods()
+        # fork starts workers with music21 already imported; spawn where fork does not exist
+        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        chunk = max(1, min(64, len(tasks) // (workers * 8)))
+        with context.Pool(workers) as pool:
+            for result in pool.imap(_tokenise, tasks, chunksize=chunk):
+                yield result
+                bar.update()
+    finally:
+        bar.close()
+
+
+def _content_hash(root: Path, files: list[Path], settings: dict) -> str:
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for path in files:
+        digest.update(f"\0{path.relative_to(root).as_posix()}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _build(
+    root: Path, files: list[Path], vocabulary: Vocabulary, workers: int, progress: bool
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    start = time.perf_counter()
+    settings = _settings(vocabulary)
+    tasks, names, groups, unreadable_files = _tasks(root, files, vocabulary)
+    skipped: Counter = Counter()
+    examples: dict[str, list[str]] = {}
+    for name in unreadable_files:
+        skipped["unreadable"] += 1
+        examples.setdefault("unreadable", []).append(name)
+    pieces: list[np.ndarray] = []
+    kept_names: list[str] = []
+    kept_groups: list[str] = []
+    dtype = _token_dtype(vocabulary)
+    for (data, reason), name, group in zip(
+        _run_tasks(tasks, workers, progress), names, groups, strict=True
+    ):
+        if data is None:
+            skipped[reason] += 1
+            if len(examples.setdefault(reason, [])) < 5:
+                examples[reason].append(name)
+            continue
+        pieces.append(np.frombuffer(data, dtype=dtype))
+        kept_names.append(name)
+        kept_groups.append(group)
+    tokens = np.concatenate(pieces) if pieces else np.zeros(0, dtype=dtype)
+    lengths = np.array([len(piece) for piece in pieces], dtype=np.int64)
+    total = max(len(tokens), 1)
+    report = CorpusReport(
+        kept=len(pieces),
+        skipped=dict(skipped),
+        num_tokens=int(len(tokens)),
+        no_event_fraction=float(np.count_nonzero(tokens == NO_EVENT) / total),
+        note_off_fraction=float(np.count_nonzero(tokens == NOTE_OFF) / total),
+        examples=examples,
+    )
+    meta = {
+        "settings": settings,
+        "hash": _content_hash(root, files, settings),
+        "names": kept_names,
+        "groups": kept_groups,
+        "report": report.to_dict(),
+        "build_seconds": round(time.perf_counter() - start, 3),
+    }
+    return tokens, lengths, meta
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """An uncompressed .npz with fixed timestamps (np.savez stamps the current time)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, member.getvalue())
+    return buffer.getvalue()
+
+
+def _write_cache(path: Path, tokens: np.ndarray, lengths: np.ndarray, meta: dict) -> None:
+    from pretrain.atomic_write import atomic_write_bytes
+
+    meta_bytes = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8)
+    atomic_write_bytes(path, _npz_bytes({"tokens": tokens, "lengths": lengths, "meta": meta_bytes}))
+
+
+def _read_cache(path: Path, settings: dict) -> tuple[np.ndarray, np.ndarray, dict] | None:
+    """The cached arrays, or None if the file is missing, damaged or from other settings."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            tokens = archive["tokens"]
+            lengths = archive["lengths"]
+            meta = json.loads(archive["meta"].tobytes().decode("utf-8"))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError):
+        return None
+    if meta.get("settings") != settings or int(lengths.sum()) != len(tokens):
+        return None
+    if len(meta.get("names", ())) != len(lengths):
+        return None
+    return tokens, lengths, meta
+
+
+# --------------------------------------------------------------------------- split
+
+
+def _split(groups: list[str], valid_fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of validation tunes: whole groups, in a seeded random order."""
+    count = len(groups)
+    mask = np.zeros(count, dtype=bool)
+    if valid_fraction <= 0 or count < 2:
+        return mask
+    unique = sorted(set(groups))
+    order = np.random.default_rng(seed).permutation(len(unique))
+    members: dict[str, list[int]] = {}
+    for index, group in enumerate(groups):
+        members.setdefault(group, []).append(index)
+    wanted = max(1, round(valid_fraction * count))
+    chosen = 0
+    for position in order:
+        indices = members[unique[position]]
+        if chosen + len(indices) > wanted and chosen > 0:
+            continue  # a big group would overshoot; smaller ones may still fit
+        if chosen + len(indices) >= count:
+            continue  # never move every tune to validation
+        mask[indices] = True
+        chosen += len(indices)
+        if chosen >= wanted:
+            break
+    return mask
+
+
+def load_corpus(
+    data: str | os.PathLike | None = None,
+    *,
+    vocabulary: Vocabulary = DEFAULT_VOCABULARY,
+    cache_dir: str | os.PathLike | None = None,
+    valid_fraction: float = 0.1,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: bool = True,
+    rebuild: bool = False,
+) -> Corpus:
+    """Load (from cache) or build the tokenised corpus and split it into train / validation.
+
+    :param data: ``None`` for music21's bundled folk collections (:data:`DEFAULT_COLLECTIONS`),
+        or a folder searched recursively for ``.abc .mid .midi .xml .musicxml .mxl .krn`` files.
+    :param vocabulary: pitch range of the tokens; tunes are transposed into it.
+    :param cache_dir: where the tokenised corpus is cached (default :func:`default_cache_dir`).
+    :param valid_fraction: share of tunes held out for validation, split by tune; tunes with the
+        same title in one folder (variants of one song) always land on the same side.
+    :param seed: seed of the split (the cached tokens do not depend on it).
+    :param workers: processes that parse in parallel (default ``os.cpu_count()``).
+    :param progress: show a progress bar while building.
+    :param rebuild: ignore an existing cache and build again.
+    :raises SequenceTutorError: the data folder is missing, not a folder, holds no melody files,
+        or none of its tunes could be used.
+    """
+    if not 0 <= valid_fraction < 1:
+        raise SequenceTutorError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
+    if workers is not None and workers < 1:
+        raise SequenceTutorError(f"workers must be >= 1, got {workers}")
+    if data is None:
+        root, files = _default_sources()
+        description = "music21's folk collections"
+    else:
+        root, files = _folder_sources(data)
+        description = str(root)
+    settings = _settings(vocabulary)
+    cache_folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    cache_path = cache_folder / f"corpus-{_fingerprint(root, files, settings)[:24]}.npz"
+
+    cached = None if rebuild else _read_cache(cache_path, settings)
+    if cached is None:
+        tokens, lengths, meta = _build(
+            root, files, vocabulary, workers or os.cpu_count() or 1, progress
+        )
+        if not len(lengths):
+            skipped = ", ".join(
+                f"{reason} {count}" for reason, count in sorted(meta["report"]["skipped"].items())
+            )
+            raise SequenceTutorError(
+                f"no usable melody in {description}: every tune was skipped ({skipped})"
+            )
+        try:
+            _write_cache(cache_path, tokens, lengths, meta)
+        except OSError as error:
+            raise SequenceTutorError(
+                f"cannot write the corpus cache {cache_path}: {error.strerror}"
+            ) from error
+    else:
+        tokens, lengths, meta = cached
+
+    stored = meta["report"]
+    report = CorpusReport(
+        kept=int(stored["kept"]),
+        skipped={reason: int(count) for reason, count in stored["skipped"].items()},
+        num_tokens=int(stored["num_tokens"]),
+        no_event_fraction=float(stored["no_event_fraction"]),
+        note_off_fraction=float(stored["note_off_fraction"]),
+        examples={reason: list(names) for reason, names in stored["examples"].items()},
+        build_seconds=float(meta["build_seconds"]),
+        from_cache=cached is not None,
+        cache_path=str(cache_path),
+    )
+    tunes = np.split(tokens, np.cumsum(lengths)[:-1]) if len(lengths) else []
+    valid_mask = _split(meta["groups"], valid_fraction, seed)
+    names = meta["names"]
+    train = [tune for tune, is_valid in zip(tunes, valid_mask) if not is_valid]
+    valid = [tune for tune, is_valid in zip(tunes, valid_mask) if is_valid]
+    report.train_tunes, report.valid_tunes = len(train), len(valid)
+    return Corpus(
+        train=train,
+        valid=valid,
+        vocabulary=vocabulary,
+        hash=meta["hash"],
+        report=report,
+        train_names=[name for name, is_valid in zip(names, valid_mask) if not is_valid],
+        valid_names=[name for name, is_valid in zip(names, valid_mask) if is_valid],
+    )
