@@ -40,7 +40,13 @@ from pathlib import Path
 import numpy as np
 
 from pretrain.errors import SequenceTutorError
-from pretrain.tokenizer import MAX_DROPPED_FRACTION, Melody, MelodyError, melody_tokens
+from pretrain.tokenizer import (
+    MAX_DROPPED_FRACTION,
+    MAX_FILE_BYTES,
+    Melody,
+    MelodyError,
+    melody_tokens,
+)
 from pretrain.vocabulary import DEFAULT_VOCABULARY, NO_EVENT, NOTE_OFF, Vocabulary
 
 __all__ = [
@@ -277,6 +283,8 @@ def _fingerprint(root: Path, files: list[Path], settings: dict) -> str:
 
 
 def _read_text(path: Path) -> str:
+    if path.stat().st_size > MAX_FILE_BYTES:  # never slurp a huge (or sparse) file
+        raise OSError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
     data = path.read_bytes()
     try:
         return data.decode("utf-8")
@@ -392,13 +400,17 @@ def _content_hash(root: Path, files: list[Path], settings: dict) -> str:
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for path in files:
         digest.update(f"\0{path.relative_to(root).as_posix()}\0".encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        file_digest = hashlib.sha256()
+        with open(path, "rb") as handle:  # in chunks: memory stays flat whatever the file size
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                file_digest.update(chunk)
+        digest.update(file_digest.digest())
     return digest.hexdigest()
 
 
 def _build(
     root: Path, files: list[Path], vocabulary: Vocabulary, workers: int, progress: bool
-) -> tuple[np.ndarray, np.ndarray, dict]:
+) -> tuple[np.ndarray, np.ndarray, dict, float]:
     start = time.perf_counter()
     settings = _settings(vocabulary)
     tasks, names, groups, unreadable_files = _tasks(root, files, vocabulary)
@@ -439,9 +451,10 @@ def _build(
         "names": kept_names,
         "groups": kept_groups,
         "report": report.to_dict(),
-        "build_seconds": round(time.perf_counter() - start, 3),
     }
-    return tokens, lengths, meta
+    # kept out of the cache file, which must not depend on how long the build took
+    report.build_seconds = time.perf_counter() - start
+    return tokens, lengths, meta, report.build_seconds
 
 
 # --------------------------------------------------------------------------- cache
@@ -554,7 +567,7 @@ def load_corpus(
 
     cached = None if rebuild else _read_cache(cache_path, settings)
     if cached is None:
-        tokens, lengths, meta = _build(
+        tokens, lengths, meta, build_seconds = _build(
             root, files, vocabulary, workers or os.cpu_count() or 1, progress
         )
         if not len(lengths):
@@ -572,6 +585,7 @@ def load_corpus(
             ) from error
     else:
         tokens, lengths, meta = cached
+        build_seconds = 0.0
 
     stored = meta["report"]
     report = CorpusReport(
@@ -581,7 +595,7 @@ def load_corpus(
         no_event_fraction=float(stored["no_event_fraction"]),
         note_off_fraction=float(stored["note_off_fraction"]),
         examples={reason: list(names) for reason, names in stored["examples"].items()},
-        build_seconds=float(meta["build_seconds"]),
+        build_seconds=build_seconds,
         from_cache=cached is not None,
         cache_path=str(cache_path),
     )
