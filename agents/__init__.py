@@ -1,3 +1,33 @@
-"""KL-control agents (Q, Psi, G-learning on SB3 DQN), sampling, evaluation and the CLI."""
+"""KL-control agents (Q, Psi, G-learning on SB3 DQN), sampling, evaluation and the CLI.
 
-__all__: list[str] = []
+Public names are imported lazily so that ``sequence-tutor --help`` does not load torch and SB3::
+
+    from agents import SequenceTutorDQN
+    model = SequenceTutorDQN("NoteRNNPolicy", env, algo="psi")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "SequenceTutorDQN": "agents.kl_control",
+    "kl_control_targets": "agents.kl_control",
+    "PAPER_HYPERPARAMETERS": "agents.kl_control",
+    "NoteRNNPolicy": "agents.policy",
+    "NoteRNNQNetwork": "agents.policy",
+    "EpisodeReplayBuffer": "agents.episode_buffer",
+    "save_agent": "agents.agent_checkpoint",
+    "load_agent": "agents.agent_checkpoint",
+    "load_agent_policy": "agents.agent_checkpoint",
+    "shipped_agent": "agents.agent_checkpoint",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'agents' has no attribute {name!r}")

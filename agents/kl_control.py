@@ -1,0 +1,454 @@
+"""KL-control DQN: Q-, Ψ- and G-learning on top of Stable-Baselines3's DQN.
+
+Jaques et al., *Sequence Tutor: Conservative Fine-Tuning of Sequence Generation Models with
+KL-control*, ICML 2017 (https://arxiv.org/abs/1611.02796), Sec. 3. With the env reward
+``r = r_theory / c + w · log p(a | s)`` (``p`` the frozen Note RNN):
+
+* Q-learning  ``y = r + γ · max_a' Q_target(s', a')``
+* Ψ-learning  ``y = r + γ · log Σ_a' exp Ψ_target(s', a')``,  ``π(a | s) ∝ exp Ψ(s, a)``
+* G-learning  ``y = r_theory / c + γ · log Σ_a' exp(G_target(s', a') + log p(a' | s'))``,
+  ``π(a | s) ∝ exp(G(s, a) + log p(a | s))``, where ``r_theory / c = r − w · log p(a | s)``.
+
+Terminal states are not bootstrapped. The target network follows the online one by Polyak
+averaging after *each optimiser step* (SB3's DQN does it per env step, which with
+``train_freq=5`` multiplies the effective τ by five).
+"""
+
+from __future__ import annotations
+
+import collections
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from stable_baselines3 import DQN
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, Schedule
+from stable_baselines3.common.utils import LinearSchedule, polyak_update
+
+from agents.episode_buffer import EpisodeBatch, EpisodeReplayBuffer
+from agents.policy import (
+    ALGORITHMS,
+    NoteRNNPolicy,
+    NoteRNNSource,
+    RecurrentActor,
+    observation_prefix,
+)
+from pretrain.errors import SequenceTutorError
+
+LOSSES = ("mse", "huber")
+EXPLORATIONS = ("boltzmann", "egreedy")
+
+# The paper's (and rl_tuner's) settings; SB3's DQN defaults differ on every one of them.
+PAPER_HYPERPARAMETERS: dict[str, Any] = {
+    "learning_rate": 1e-3,
+    "buffer_size": 100_000,
+    "batch_size": 32,
+    "tau": 0.01,
+    "gamma": 0.5,
+    "train_freq": 5,
+    "max_grad_norm": 5.0,
+}
+
+
+def kl_control_targets(
+    algo: str,
+    rewards: torch.Tensor,
+    next_values: torch.Tensor,
+    dones: torch.Tensor,
+    gamma: float,
+    *,
+    next_log_prior: torch.Tensor | None = None,
+    action_log_prior: torch.Tensor | None = None,
+    note_rnn_weight: float = 1.0,
+) -> torch.Tensor:
+    """TD targets ``y`` of Q-, Ψ- or G-learning (module docstring), for any batch shape ``[...]``.
+
+    :param algo: ``"q"``, ``"psi"`` or ``"g"``.
+    :param rewards: env rewards ``r`` ``[...]`` (theory / c + w · log p).
+    :param next_values: target-network outputs at ``s'`` ``[..., V]``.
+    :param dones: 1 where ``s'`` is terminal ``[...]``.
+    :param gamma: discount γ.
+    :param next_log_prior: ``log p(· | s')`` ``[..., V]`` (G only).
+    :param action_log_prior: ``log p(a | s)`` of the taken action ``[...]`` (G only).
+    :param note_rnn_weight: the reward's ``w`` (G only: removes ``w · log p(a | s)`` from ``r``).
+    """
+    if algo == "q":
+        bootstrap = next_values.max(dim=-1).values
+    elif algo == "psi":
+        bootstrap = torch.logsumexp(next_values, dim=-1)
+    elif algo == "g":
+        if next_log_prior is None or action_log_prior is None:
+            raise ValueError("G-learning targets need next_log_prior and action_log_prior")
+        bootstrap = torch.logsumexp(next_values + next_log_prior, dim=-1)
+        rewards = rewards - note_rnn_weight * action_log_prior
+    else:
+        raise ValueError(f"unknown algo {algo!r} (expected one of {ALGORITHMS})")
+    return rewards + gamma * (1.0 - dones) * bootstrap
+
+
+class SequenceTutorDQN(DQN):
+    """KL-control DQN for Sequence Tutor: SB3's DQN with Q-, Ψ- or G-learning targets.
+
+    Paper: Jaques et al. 2017, https://arxiv.org/abs/1611.02796 (equations in the module
+    docstring). Keeps SB3's ``learn()`` loop, callbacks, logger (TensorBoard, progress bar) and
+    VecEnvs; differs from :class:`~stable_baselines3.DQN` in:
+
+    * the policy, :class:`~agents.policy.NoteRNNPolicy`: Q-network and target start as the Note RNN;
+    * the replay buffer, :class:`~agents.episode_buffer.EpisodeReplayBuffer`: each gradient step
+      trains on whole compositions (``batch_size`` transitions rounded to whole episodes, at least
+      one), so one RNN pass gives every ``Q(s_t, ·)``; any other SB3 buffer also works
+      (transition by transition, slower);
+    * soft target updates after every optimiser step (``tau``), not per env step;
+    * acting: Boltzmann sampling from the first step (no uniform warm-up during
+      ``learning_starts``); Q-learning may use ε-greedy instead; the recurrent state is carried
+      across env steps (:class:`~agents.policy.RecurrentActor`);
+    * the mean of each reward term (``info["reward_terms"]``, summed per composition) is logged
+      as ``reward/<name>``.
+
+    :param policy: ``"NoteRNNPolicy"`` (or the class).
+    :param env: a ``SequenceTutor-v0`` env, VecEnv or env id.
+    :param algo: ``"q"``, ``"psi"`` (default) or ``"g"``.
+    :param note_rnn: Note RNN checkpoint, model or config for the Q-network (None: shipped LSTM).
+    :param learning_rate: Adam learning rate (1e-3).
+    :param buffer_size: replay capacity in transitions (100k).
+    :param learning_starts: env steps collected before the first gradient step.
+    :param batch_size: transitions per gradient step (32 = one composition of 32 steps).
+    :param tau: Polyak coefficient applied after each optimiser step (0.01).
+    :param gamma: discount (0.5).
+    :param train_freq: train every ``train_freq`` env steps (5).
+    :param gradient_steps: optimiser steps per training round.
+    :param loss: ``"mse"`` (rl_tuner) or ``"huber"``.
+    :param exploration: Q-learning only: ``"egreedy"`` (default for Q) or ``"boltzmann"``;
+        Ψ and G always sample from their Boltzmann policy (ε = 0).
+    :param exploration_fraction: ε-greedy: fraction of training over which ε decays.
+    :param exploration_initial_eps: ε-greedy: initial ε.
+    :param exploration_final_eps: ε-greedy: final ε.
+    :param temperature: Boltzmann temperature.
+    :param note_rnn_weight: the reward's ``w`` (G-learning removes ``w · log p`` from ``r``);
+        None reads ``note_rnn_weight`` from the env, else 1.
+    :param max_grad_norm: gradient-norm clip (5).
+    :param replay_buffer_class: replay buffer (default :class:`EpisodeReplayBuffer`).
+    :param replay_buffer_kwargs: its keyword arguments.
+    :param stats_window_size: episodes averaged in the rollout logs.
+    :param tensorboard_log: TensorBoard folder (None: no TensorBoard).
+    :param policy_kwargs: extra policy arguments.
+    :param verbose: SB3 verbosity.
+    :param seed: random seed.
+    :param device: torch device (``"cpu"``; recurrent nets this small are faster there).
+    :param _init_setup_model: build the networks now.
+    """
+
+    policy_aliases: ClassVar[dict[str, type]] = {"NoteRNNPolicy": NoteRNNPolicy}
+    policy: NoteRNNPolicy
+
+    def __init__(
+        self,
+        policy: str | type[NoteRNNPolicy] = "NoteRNNPolicy",
+        env: GymEnv | str | None = None,
+        algo: str = "psi",
+        note_rnn: NoteRNNSource = None,
+        learning_rate: float | Schedule = 1e-3,
+        buffer_size: int = 100_000,
+        learning_starts: int = 1_000,
+        batch_size: int = 32,
+        tau: float = 0.01,
+        gamma: float = 0.5,
+        train_freq: int | tuple[int, str] = 5,
+        gradient_steps: int = 1,
+        loss: str = "mse",
+        exploration: str | None = None,
+        exploration_fraction: float = 0.1,
+        exploration_initial_eps: float = 1.0,
+        exploration_final_eps: float = 0.05,
+        temperature: float = 1.0,
+        note_rnn_weight: float | None = None,
+        max_grad_norm: float = 5.0,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: torch.device | str = "cpu",
+        _init_setup_model: bool = True,
+    ) -> None:
+        if algo not in ALGORITHMS:
+            raise SequenceTutorError(f"unknown algo {algo!r} (expected one of {ALGORITHMS})")
+        if loss not in LOSSES:
+            raise SequenceTutorError(f"unknown loss {loss!r} (expected one of {LOSSES})")
+        exploration = exploration or ("egreedy" if algo == "q" else "boltzmann")
+        if exploration not in EXPLORATIONS:
+            raise SequenceTutorError(
+                f"unknown exploration {exploration!r} (expected one of {EXPLORATIONS})"
+            )
+        if exploration == "egreedy" and algo != "q":
+            raise SequenceTutorError(
+                f"{algo}-learning acts by sampling its Boltzmann policy; ε-greedy is for Q only"
+            )
+        self.algo = algo
+        self.loss_name = loss
+        self.exploration = exploration
+        self.note_rnn_weight = note_rnn_weight
+        policy_kwargs = dict(policy_kwargs or {})
+        policy_kwargs.setdefault("note_rnn", note_rnn)
+        policy_kwargs.setdefault("algo", algo)
+        policy_kwargs.setdefault("boltzmann", exploration == "boltzmann")
+        policy_kwargs.setdefault("temperature", temperature)
+        if exploration != "egreedy":
+            exploration_initial_eps = exploration_final_eps = 0.0
+        with warnings.catch_warnings():
+            # target_update_interval is unused (Polyak after each optimiser step in train());
+            # SB3 warns when it is smaller than the number of envs.
+            warnings.filterwarnings("ignore", message="The number of environments used")
+            super().__init__(
+                policy,
+                env,  # type: ignore[arg-type]
+                learning_rate=learning_rate,
+                buffer_size=buffer_size,
+                learning_starts=learning_starts,
+                batch_size=batch_size,
+                tau=tau,
+                gamma=gamma,
+                train_freq=train_freq,
+                gradient_steps=gradient_steps,
+                replay_buffer_class=replay_buffer_class or EpisodeReplayBuffer,
+                replay_buffer_kwargs=replay_buffer_kwargs,
+                target_update_interval=1,
+                exploration_fraction=exploration_fraction,
+                exploration_initial_eps=exploration_initial_eps,
+                exploration_final_eps=exploration_final_eps,
+                max_grad_norm=max_grad_norm,
+                stats_window_size=stats_window_size,
+                tensorboard_log=tensorboard_log,
+                policy_kwargs=policy_kwargs,
+                verbose=verbose,
+                seed=seed,
+                device=device,
+                _init_setup_model=_init_setup_model,
+            )
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def _setup_model(self) -> None:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The number of environments used")
+            super()._setup_model()
+        self.exploration_schedule = LinearSchedule(
+            self.exploration_initial_eps, self.exploration_final_eps, self.exploration_fraction
+        )
+        self.actor = RecurrentActor(self.policy)
+        self._online_parameters = list(self.q_net.parameters())
+        self._target_parameters = list(self.q_net_target.parameters())
+        self._episode_terms: list[dict[str, float]] = [{} for _ in range(self.n_envs)]
+        self.reward_terms_buffer: collections.deque = collections.deque(
+            maxlen=self._stats_window_size
+        )
+        if self.note_rnn_weight is None:
+            self.note_rnn_weight = self._env_note_rnn_weight()
+
+    def _env_note_rnn_weight(self) -> float:
+        if self.env is not None:
+            try:
+                return float(self.env.get_attr("note_rnn_weight")[0])
+            except (AttributeError, TypeError, ValueError):
+                pass
+        return 1.0
+
+    @property
+    def melody_length(self) -> int:
+        return int(self.observation_space.shape[0]) - 1
+
+    @property
+    def episodes_per_batch(self) -> int:
+        return max(1, round(self.batch_size / self.melody_length))
+
+    def _setup_learn(self, total_timesteps: int, *args: Any, **kwargs: Any) -> Any:
+        result = super()._setup_learn(total_timesteps, *args, **kwargs)
+        # learn() may have reset the env: carried RNN states and partial episodes are stale.
+        self.actor.reset()
+        if isinstance(self.replay_buffer, EpisodeReplayBuffer):
+            self.replay_buffer._pending = [[] for _ in range(self.n_envs)]
+        self._episode_terms = [{} for _ in range(self.n_envs)]
+        return result
+
+    # -- acting -------------------------------------------------------------------------------
+    def _sample_action(
+        self,
+        learning_starts: int,
+        action_noise: ActionNoise | None = None,
+        n_envs: int = 1,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # Act with the policy from the first step: it starts as the Note RNN, whereas SB3's
+        # uniform warm-up would fill the buffer with noise the agent never plays.
+        assert self._last_obs is not None, "self._last_obs was not set"
+        self.policy.set_training_mode(False)
+        logits = self.actor.logits(self._last_obs)  # type: ignore[arg-type]
+        if self.policy.boltzmann:
+            actions = torch.multinomial(torch.softmax(logits, dim=1), 1).reshape(-1).numpy()
+        else:
+            actions = logits.argmax(dim=1).numpy()
+        if self.exploration_rate > 0:
+            # The global NumPy RNG, seeded by SB3, as DQN.predict uses it.
+            explore = np.random.rand(n_envs) < self.exploration_rate  # noqa: NPY002
+            if explore.any():
+                uniform = np.random.randint(0, self.action_space.n, size=n_envs)  # noqa: NPY002
+                actions = np.where(explore, uniform, actions)
+        return actions, actions
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """Action for ``observation``: the Boltzmann policy (or ε-greedy for Q), or the argmax."""
+        if self.exploration == "egreedy":
+            return super().predict(observation, state, episode_start, deterministic)
+        return self.policy.predict(observation, state, episode_start, deterministic)
+
+    def _on_step(self) -> None:
+        # No target update here: train() applies Polyak after each optimiser step.
+        self._n_calls += 1
+        self.exploration_rate = self.exploration_schedule(self._current_progress_remaining)
+        self.logger.record("rollout/exploration_rate", self.exploration_rate)
+
+    # -- reward-term logging ------------------------------------------------------------------
+    def _store_transition(
+        self,
+        replay_buffer: ReplayBuffer,
+        buffer_action: np.ndarray,
+        new_obs: np.ndarray | dict[str, np.ndarray],
+        reward: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        for env, info in enumerate(infos):
+            terms = info.get("reward_terms")
+            if terms:
+                sums = self._episode_terms[env]
+                for name, value in terms.items():
+                    sums[name] = sums.get(name, 0.0) + float(value)
+            if dones[env]:
+                if self._episode_terms[env]:
+                    self.reward_terms_buffer.append(self._episode_terms[env])
+                self._episode_terms[env] = {}
+        super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
+
+    def dump_logs(self) -> None:
+        """SB3's rollout logs plus ``reward/<term>``: each term's mean sum per composition."""
+        if self.reward_terms_buffer:
+            names = sorted({name for terms in self.reward_terms_buffer for name in terms})
+            for name in names:
+                values = [terms.get(name, 0.0) for terms in self.reward_terms_buffer]
+                self.logger.record(f"reward/{name}", float(np.mean(values)))
+        super().dump_logs()
+
+    # -- learning -------------------------------------------------------------------------------
+    def train(self, gradient_steps: int, batch_size: int = 32) -> None:
+        """``gradient_steps`` optimiser steps on replayed compositions, Polyak after each."""
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        losses, values = [], []
+        for _ in range(gradient_steps):
+            if isinstance(self.replay_buffer, EpisodeReplayBuffer):
+                batch = self.replay_buffer.sample_episodes(self.episodes_per_batch)
+                if batch is None:
+                    break
+                current, target, mask = self._episode_td(batch)
+            else:
+                replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+                current, target = self._transition_td(replay_data)
+                mask = None
+            loss = self._loss(current, target, mask)
+            self.policy.optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self._online_parameters, self.max_grad_norm)
+            self.policy.optimizer.step()
+            polyak_update(self._online_parameters, self._target_parameters, self.tau)
+            self._n_updates += 1
+            losses.append(loss.item())
+            values.append(float(current.detach().mean()))
+        if losses:
+            self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+            self.logger.record("train/loss", float(np.mean(losses)))
+            self.logger.record("train/q_taken_mean", float(np.mean(values)))
+
+    def _loss(
+        self, current: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        if self.loss_name == "mse":
+            errors = F.mse_loss(current, target, reduction="none")
+        else:
+            errors = F.smooth_l1_loss(current, target, reduction="none")
+        if mask is None:
+            return errors.mean()
+        return (errors * mask).sum() / mask.sum().clamp_min(1)
+
+    def _episode_td(self, batch: EpisodeBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(Q(s_t, a_t), y_t, mask)`` for every step of whole compositions: one RNN pass each."""
+        tokens = batch.tokens
+        actions = batch.actions
+        with torch.no_grad():
+            # Position t + 1 of a pass over the whole row is s_{t+1}.
+            next_values = self.q_net_target.sequence_values(tokens)[:, 1:]
+            next_log_prior = action_log_prior = None
+            if self.algo == "g":
+                log_prior = self.policy.prior_sequence_log_probs(tokens)
+                next_log_prior = log_prior[:, 1:]
+                action_log_prior = log_prior[:, :-1].gather(-1, actions[..., None])[..., 0]
+            target = kl_control_targets(
+                self.algo,
+                batch.rewards,
+                next_values,
+                batch.dones,
+                self.gamma,
+                next_log_prior=next_log_prior,
+                action_log_prior=action_log_prior,
+                note_rnn_weight=float(self.note_rnn_weight or 1.0),
+            )
+        values = self.q_net.sequence_values(tokens[:, :-1])
+        current = values.gather(-1, actions[..., None])[..., 0]
+        return current, target, batch.mask.float()
+
+    def _transition_td(self, data: ReplayBufferSamples) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(Q(s, a), y)`` for SB3 transitions (re-reads each padded melody; reference path)."""
+        actions = data.actions.long()
+        with torch.no_grad():
+            next_values = self.q_net_target(data.next_observations)
+            next_log_prior = action_log_prior = None
+            if self.algo == "g":
+                next_log_prior = self._prior_log_probs(data.next_observations)
+                action_log_prior = self._prior_log_probs(data.observations).gather(1, actions)[:, 0]
+            target = kl_control_targets(
+                self.algo,
+                data.rewards[:, 0],
+                next_values,
+                data.dones[:, 0],
+                self.gamma,
+                next_log_prior=next_log_prior,
+                action_log_prior=action_log_prior,
+                note_rnn_weight=float(self.note_rnn_weight or 1.0),
+            )
+        current = self.q_net(data.observations).gather(1, actions)[:, 0]
+        return current, target
+
+    def _prior_log_probs(self, obs: torch.Tensor) -> torch.Tensor:
+        tokens, position = observation_prefix(obs, self.q_net.pad)
+        log_probs = self.policy.prior_sequence_log_probs(tokens)
+        return log_probs[torch.arange(len(position)), position]
+
+    def _excluded_save_params(self) -> list[str]:
+        return [
+            *super()._excluded_save_params(),
+            "actor",
+            "_online_parameters",
+            "_target_parameters",
+        ]
+
+
+__all__ = ["PAPER_HYPERPARAMETERS", "SequenceTutorDQN", "kl_control_targets"]
