@@ -1,0 +1,68 @@
+"""``sequence-tutor report``: one static HTML page to listen to and look at what agents compose."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "write an HTML report (statistics, learning curves, audio, scores, piano rolls)"
+DESCRIPTION = (
+    "Write one self-contained HTML page (no server, no network) for train run folders and/or "
+    "sample files: the paper's Table 1 statistics side by side with the paper's columns, "
+    "reward-term learning curves from the runs' TensorBoard logs, and for a few compositions of "
+    "each agent an audio player, the engraved score and a piano roll, compositions from the same "
+    "primer next to each other. Audio needs FluidSynth and a General MIDI soundfont "
+    "(apt-get install fluidsynth fluid-soundfont-gm); scores need Verovio "
+    '(pip install "sequence-tutor-gym[report]"). Without them the page still renders, with MIDI '
+    "links and a notice."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="RUN_DIR_OR_SAMPLES",
+        help="train run folders (with samples.jsonl) or sample files written by "
+        "`sequence-tutor sample`; give the Note RNN's samples too to compare against it",
+    )
+    parser.add_argument("--out", default="report", help="output folder; the page is OUT/index.html")
+    parser.add_argument(
+        "--n-compositions",
+        type=int,
+        default=4,
+        metavar="K",
+        help="compositions shown per agent",
+    )
+    parser.add_argument(
+        "--soundfont",
+        default=None,
+        help="General MIDI soundfont (.sf2/.sf3) for FluidSynth; default: the system's GM soundfont",
+    )
+    parser.add_argument(
+        "--no-audio", action="store_true", help="skip audio rendering (MIDI links only)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from agents.report.audio import find_synthesizer
+    from agents.report.build import build_report
+    from agents.report.engraving import find_engraver
+
+    synthesizer = None if args.no_audio else find_synthesizer(soundfont=args.soundfont)
+    engraver = find_engraver()
+    result = build_report(
+        args.inputs,
+        args.out,
+        n_compositions=args.n_compositions,
+        synthesizer=synthesizer,
+        engraver=engraver,
+        progress=lambda message: print(f"report: {message}", file=sys.stderr, flush=True),
+    )
+    for notice in result.notices:
+        print(f"note: {notice}", file=sys.stderr)
+    print(
+        f"wrote {result.page} ({', '.join(result.agents)}: {result.compositions} compositions, "
+        f"{result.audio} with audio, {result.scores} engraved)"
+    )
+    return 0
