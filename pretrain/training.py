@@ -1,0 +1,643 @@
+"""Maximum-likelihood pretraining of a Note RNN on a tokenised melody corpus.
+
+One readable loop (:func:`train_note_rnn`): random windows of ``window + 1`` tokens from the
+training tunes (shorter tunes padded, padding ignored by the loss), Adam, gradient-norm clipping,
+validation on whole validation tunes after every epoch, learning-rate halving on a plateau and
+early stopping, TensorBoard logs (including the RHN's transform-gate activity per micro-layer).
+
+Everything a run needs to continue is in one file, ``OUT/resume.safetensors``, written atomically:
+the model weights, the Adam moments (flattened to named tensors), the torch RNG state, and a
+JSON document in the safetensors metadata with the step, epoch, best validation loss, learning
+rate and history. No pickle anywhere. The batch sampler and the dropout masks of step ``k`` are
+drawn from generators seeded with ``(seed, k)``, so an interrupted run that is resumed gives
+the same weights, bit for bit on CPU, as one that was never interrupted.
+
+The best model (lowest validation loss) is written as a Note RNN checkpoint,
+``OUT/note_rnn_<kind>.safetensors`` + ``.json`` (see :mod:`pretrain.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from pretrain.atomic_write import atomic_path
+from pretrain.checkpoint import save_note_rnn
+from pretrain.errors import SequenceTutorError
+from pretrain.models import NoteRNN, NoteRNNConfig, build_note_rnn
+from pretrain.vocabulary import NO_EVENT, Vocabulary
+
+RESUME_FILE = "resume.safetensors"
+RESUME_FORMAT = "sequence-tutor-pretrain-state"
+RESUME_VERSION = 1
+IGNORE = -100  # target value of padding, skipped by the loss and the metrics
+
+# Training options that may change when a run is resumed (they do not change what one step does).
+RESUMABLE_OVERRIDES = ("epochs", "max_minutes", "max_steps", "patience", "checkpoint_seconds")
+
+
+class CorpusLike(Protocol):
+    """What training needs from :class:`pretrain.corpus.Corpus`."""
+
+    train: Sequence[np.ndarray]
+    valid: Sequence[np.ndarray]
+    vocabulary: Vocabulary
+    hash: str
+
+
+@dataclass
+class TrainingConfig:
+    """Hyper-parameters of one pretraining run (stored in the resume state).
+
+    :param epochs: maximum number of epochs; one epoch is ``steps_per_epoch`` steps.
+    :param batch_size: windows per step.
+    :param window: tokens per window fed to the model (``window + 1`` are drawn: inputs and targets).
+    :param learning_rate: Adam's initial step size (the prototype's 3e-3).
+    :param clip: maximum global gradient norm.
+    :param seed: seeds the initial weights, the batch sampler and the dropout masks.
+    :param patience: stop after this many epochs without a better validation loss.
+    :param lr_decay: multiply the learning rate by this after an epoch without improvement.
+    :param steps_per_epoch: default: as many steps as it takes to draw the training tokens once.
+    :param max_minutes: stop (resumably) after this many minutes of training in this session.
+    :param max_steps: stop (resumably) after this many optimizer steps in total.
+    :param checkpoint_seconds: write the resume state at least this often.
+    :param log_every: steps between TensorBoard training scalars.
+    """
+
+    epochs: int = 20
+    batch_size: int = 64
+    window: int = 128
+    learning_rate: float = 3e-3
+    clip: float = 5.0
+    seed: int = 0
+    patience: int = 3
+    lr_decay: float = 0.5
+    steps_per_epoch: int | None = None
+    max_minutes: float | None = None
+    max_steps: int | None = None
+    checkpoint_seconds: float = 60.0
+    log_every: int = 20
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "window", "patience", "log_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("steps_per_epoch", "max_steps"):
+            value = getattr(self, name)
+            if value is not None and int(value) < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not self.clip > 0:
+            raise ValueError(f"clip must be > 0, got {self.clip}")
+        if not 0 < self.lr_decay <= 1:
+            raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"max_minutes must be > 0, got {self.max_minutes}")
+        if not self.checkpoint_seconds >= 0:
+            raise ValueError(f"checkpoint_seconds must be >= 0, got {self.checkpoint_seconds}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainingConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class TrainingResult:
+    """What :func:`train_note_rnn` returns."""
+
+    model: NoteRNN  #: the model after the last step (not necessarily the best one)
+    checkpoint: Path  #: the best model's checkpoint (``.safetensors``; ``.json`` beside it)
+    metrics: dict  #: validation metrics of the best model and training statistics
+    stopped: str  #: why training ended: "epochs", "early stopping", "time limit", "step limit", "interrupted"
+    history: list = field(default_factory=list)  #: per-epoch validation metrics
+
+
+class WindowSampler:
+    """Random training windows of ``window + 1`` tokens from whole tunes.
+
+    A tune is drawn with probability proportional to its number of targets, then a start
+    uniformly among the windows that fit in it; tunes shorter than a window are taken whole
+    and padded (inputs with NO_EVENT, targets with :data:`IGNORE`).
+    """
+
+    def __init__(self, tunes: Sequence[np.ndarray], window: int) -> None:
+        tunes = [np.asarray(t) for t in tunes if len(t) >= 2]
+        if not tunes:
+            raise ValueError("no training tune has two or more tokens")
+        self.window = window
+        self.lengths = np.array([len(t) for t in tunes], dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
+        self.flat = np.concatenate(tunes).astype(np.int64)
+        weights = (self.lengths - 1).astype(np.float64)
+        self.probabilities = weights / weights.sum()
+        self.num_targets = int(weights.sum())
+
+    def sample(
+        self, rng: np.random.Generator, batch_size: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(inputs, targets)``, both ``LongTensor[batch_size, window]``."""
+        span = self.window + 1
+        tune = rng.choice(len(self.lengths), size=batch_size, p=self.probabilities)
+        room = np.maximum(self.lengths[tune] - span, 0)
+        start = self.offsets[tune] + (rng.random(batch_size) * (room + 1)).astype(np.int64)
+        position = np.arange(span)
+        inside = position[None, :] < self.lengths[tune][:, None]
+        index = np.where(inside, start[:, None] + position[None, :], 0)
+        tokens = np.where(inside, self.flat[index], NO_EVENT)
+        targets = np.where(inside[:, 1:], tokens[:, 1:], IGNORE)
+        return torch.from_numpy(tokens[:, :-1].copy()), torch.from_numpy(targets.copy())
+
+
+def _step_seed(seed: int, step: int) -> int:
+    return int(np.random.SeedSequence([seed, step]).generate_state(1, np.uint64)[0] >> 1)
+
+
+@torch.no_grad()
+def evaluate_note_rnn(
+    model: NoteRNN, tunes: Sequence[np.ndarray], *, max_batch_tokens: int = 65536
+) -> dict:
+    """Validation metrics over whole tunes, each run from the zero state.
+
+    Returns ``loss`` (mean negative log-likelihood per predicted token, nats), ``perplexity``
+    (``exp(loss)``), ``accuracy`` (argmax == next token), ``nonhold_accuracy`` (accuracy on the
+    targets that are not NO_EVENT) and ``tokens`` (number of predicted tokens).
+    """
+    was_training = model.training
+    model.eval()
+    order = sorted((t for t in tunes if len(t) >= 2), key=len)
+    nll = correct = count = nonhold_correct = nonhold_count = 0.0
+    batch: list[np.ndarray] = []
+
+    def flush(batch: list[np.ndarray]) -> None:
+        nonlocal nll, correct, count, nonhold_correct, nonhold_count
+        length = max(len(t) for t in batch)
+        tokens = np.full((len(batch), length), NO_EVENT, dtype=np.int64)
+        targets = np.full((len(batch), length - 1), IGNORE, dtype=np.int64)
+        for i, tune in enumerate(batch):
+            tokens[i, : len(tune)] = tune
+            targets[i, : len(tune) - 1] = tune[1:]
+        logits, _ = model(torch.from_numpy(tokens[:, :-1]))
+        target = torch.from_numpy(targets)
+        mask = target != IGNORE
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        picked = log_probs.gather(-1, target.clamp(min=0)[..., None])[..., 0]
+        hit = (logits.argmax(-1) == target) & mask
+        nonhold = mask & (target != NO_EVENT)
+        nll -= float(picked[mask].double().sum())
+        correct += float(hit.sum())
+        count += float(mask.sum())
+        nonhold_correct += float((hit & nonhold).sum())
+        nonhold_count += float(nonhold.sum())
+
+    for tune in order:
+        if batch and len(tune) * (len(batch) + 1) > max_batch_tokens:
+            flush(batch)
+            batch = []
+        batch.append(np.asarray(tune, dtype=np.int64))
+    if batch:
+        flush(batch)
+    model.train(was_training)
+    if count == 0:
+        raise ValueError("no validation tune has two or more tokens")
+    loss = nll / count
+    return {
+        "loss": loss,
+        "perplexity": math.exp(loss),
+        "accuracy": correct / count,
+        "nonhold_accuracy": nonhold_correct / max(nonhold_count, 1.0),
+        "tokens": int(count),
+    }
+
+
+# --------------------------------------------------------------------------- resume state
+
+
+def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
+    state = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer.{index}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{index}.{key}"] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict, meta: dict) -> dict:
+    state: dict[int, dict] = {}
+    for name, value in tensors.items():
+        if name.startswith("optimizer."):
+            _, index, key = name.split(".", 2)
+            state.setdefault(int(index), {})[key] = value
+    for name, value in meta.get("scalars", {}).items():
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_training_state(
+    path: Path, model: NoteRNN, optimizer: torch.optim.Optimizer, state: dict
+) -> None:
+    """Write the resume state (weights, optimizer, RNG, counters) as one safetensors file, atomically."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    optimizer_tensors, optimizer_meta = _flatten_optimizer(optimizer)
+    tensors.update(optimizer_tensors)
+    tensors["rng.torch"] = torch.get_rng_state()
+    document = dict(state, optimizer=optimizer_meta)
+    with atomic_path(path) as tmp:
+        save_file(
+            tensors,
+            str(tmp),
+            metadata={
+                "format": RESUME_FORMAT,
+                "version": str(RESUME_VERSION),
+                "state": json.dumps(document),
+            },
+        )
+
+
+def read_training_state(path: Path) -> tuple[dict, dict]:
+    """``(tensors, state)`` of a resume file; raises :class:`SequenceTutorError` naming it."""
+    from safetensors import safe_open  # noqa: PLC0415
+
+    if not path.is_file():
+        raise SequenceTutorError(
+            f"{path}: no training state to resume (run without --resume first)"
+        )
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        tensors = load_file(str(path))
+        if metadata.get("format") != RESUME_FORMAT:
+            raise ValueError("not a Sequence Tutor pretraining state")
+        if int(metadata.get("version", -1)) != RESUME_VERSION:
+            raise ValueError(f"state version {metadata.get('version')} is not {RESUME_VERSION}")
+        state = json.loads(metadata["state"])
+        state["model_config"] = NoteRNNConfig.from_dict(state["model_config"])
+        state["training_config"] = TrainingConfig.from_dict(state["training_config"])
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise SequenceTutorError(f"{path}: unreadable training state ({exc})") from None
+    return tensors, state
+
+
+# --------------------------------------------------------------------------- training
+
+
+class _StopFlag:
+    """Turns the first Ctrl-C into a request to stop at the next step boundary."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _StopFlag:
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave signals alone
+            self._previous = None
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested:  # second Ctrl-C: give up at once
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _gate_activity(model: NoteRNN) -> list[float] | None:
+    activity = getattr(model, "gate_activity", None)
+    if activity is None:
+        return None
+    values = activity()
+    return None if values is None else [float(v) for v in values]
+
+
+def train_note_rnn(
+    corpus: CorpusLike,
+    out_dir: str | os.PathLike,
+    *,
+    model_config: NoteRNNConfig | None = None,
+    config: TrainingConfig | None = None,
+    resume: bool = False,
+    overrides: dict | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    tensorboard: bool = True,
+    log: Callable[[str], None] | None = print,
+    name: str | None = None,
+) -> TrainingResult:
+    """Train a Note RNN on ``corpus.train``, validating on ``corpus.valid`` after every epoch.
+
+    :param corpus: tunes as integer arrays (see :class:`CorpusLike`).
+    :param out_dir: folder for the best checkpoint, the resume state and TensorBoard logs.
+    :param model_config: architecture (ignored on resume, where the stored one is used).
+    :param config: hyper-parameters of a new run (ignored on resume).
+    :param resume: continue the run stored in ``out_dir`` with its stored hyper-parameters.
+    :param overrides: on resume, new values for some of :data:`RESUMABLE_OVERRIDES`.
+    :param overwrite: start afresh even if ``out_dir`` holds a run (otherwise an error).
+    :param name: checkpoint name (default ``note_rnn_<kind>``).
+
+    Loss: :math:`-\\frac{1}{N}\\sum_t \\log p_\\theta(x_{t+1} \\mid x_{\\le t})` over non-padding targets.
+    """
+    torch.set_num_threads(1)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise SequenceTutorError(f"{out}: output path exists and is not a folder")
+    state_path = out / RESUME_FILE
+    vocabulary = corpus.vocabulary
+    if not corpus.train:
+        raise SequenceTutorError("the corpus has no training tunes")
+    if not corpus.valid:
+        raise SequenceTutorError("the corpus has no validation tunes")
+
+    stored_tensors: dict | None = None
+    if resume:
+        stored_tensors, state = read_training_state(state_path)
+        if state["corpus_hash"] != corpus.hash:
+            raise SequenceTutorError(
+                f"{state_path}: was trained on corpus {state['corpus_hash']}, "
+                f"not on this one ({corpus.hash}); use the same --data"
+            )
+        if state["vocabulary"] != vocabulary.to_dict():
+            raise SequenceTutorError(
+                f"{state_path}: vocabulary {state['vocabulary']} does not match the corpus"
+            )
+        if model_config is not None and model_config.to_dict() != state["model_config"].to_dict():
+            raise SequenceTutorError(
+                f"{state_path}: holds a {_describe(state['model_config'])} run, "
+                f"not the requested {_describe(model_config)}"
+            )
+        model_config = state["model_config"]
+        stored = state["training_config"].to_dict()
+        overrides = overrides or {}
+        changed = sorted(
+            k for k, v in overrides.items() if k not in RESUMABLE_OVERRIDES and stored.get(k) != v
+        )
+        if changed:
+            raise SequenceTutorError(
+                f"{state_path}: a resumed run keeps its training options "
+                f"({', '.join(f'{k}={stored.get(k)}' for k in changed)}); only "
+                f"{', '.join(RESUMABLE_OVERRIDES)} may change"
+            )
+        config = TrainingConfig.from_dict(dict(stored, **overrides))
+    else:
+        if state_path.exists() and not overwrite:
+            raise SequenceTutorError(
+                f"{out}: already holds a training run; pass --resume to continue it, "
+                "--overwrite to start again, or another --out"
+            )
+        model_config = model_config or NoteRNNConfig(vocab_size=vocabulary.size)
+        config = config or TrainingConfig()
+        state = {
+            "step": 0,
+            "best_loss": None,
+            "bad_epochs": 0,
+            "history": [],
+            "elapsed": 0.0,
+            "train_tokens": 0,
+            "finished": None,
+            "stop_validation": None,
+        }
+    if model_config.vocab_size != vocabulary.size:
+        raise SequenceTutorError(
+            f"model vocabulary size {model_config.vocab_size} does not match the corpus's {vocabulary.size}"
+        )
+
+    name = name or f"note_rnn_{model_config.kind}"
+    checkpoint_path = out / f"{name}.safetensors"
+    sampler = WindowSampler(corpus.train, config.window)
+    steps_per_epoch = config.steps_per_epoch or max(
+        1, math.ceil(sampler.num_targets / (config.batch_size * config.window))
+    )
+    total_steps = steps_per_epoch * config.epochs
+
+    torch.manual_seed(config.seed)
+    model = build_note_rnn(model_config)
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    if stored_tensors is not None:
+        model.load_state_dict(
+            {k[6:]: v for k, v in stored_tensors.items() if k.startswith("model.")}
+        )
+        optimizer.load_state_dict(_unflatten_optimizer(stored_tensors, state["optimizer"]))
+        torch.set_rng_state(stored_tensors["rng.torch"])
+    state.update(
+        model_config=model_config.to_dict(),
+        training_config=config.to_dict(),
+        corpus_hash=corpus.hash,
+        vocabulary=vocabulary.to_dict(),
+        steps_per_epoch=steps_per_epoch,
+        parameters=model.num_parameters(),
+    )
+    if state.get("finished") == "epochs" and state["step"] < total_steps:
+        state["finished"] = None  # more epochs were asked for
+    out.mkdir(parents=True, exist_ok=True)
+
+    writer = None
+    if tensorboard:
+        from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 (slow import)
+
+        writer = SummaryWriter(str(out / "tensorboard"), purge_step=state["step"] or None)
+
+    def say(message: str) -> None:
+        if log is not None:
+            log(message)
+
+    def save_state() -> None:
+        save_training_state(
+            state_path, model, optimizer, {k: v for k, v in state.items() if k != "optimizer"}
+        )
+
+    def validate_and_checkpoint(at_epoch_end: bool) -> dict:
+        metrics = evaluate_note_rnn(model, corpus.valid)
+        metrics.update(epoch=state["step"] / steps_per_epoch, step=state["step"])
+        if writer is not None:
+            for key in ("loss", "perplexity", "accuracy", "nonhold_accuracy"):
+                writer.add_scalar(f"valid/{key}", metrics[key], state["step"])
+        improved = state["best_loss"] is None or metrics["loss"] < state["best_loss"]
+        if at_epoch_end:
+            state["history"].append(metrics)
+            if improved:
+                state["best_loss"] = metrics["loss"]
+                state["bad_epochs"] = 0
+            else:
+                state["bad_epochs"] += 1
+                for group in optimizer.param_groups:
+                    group["lr"] *= config.lr_decay
+        if improved or not checkpoint_path.exists():
+            summary = dict(
+                metrics,
+                parameters=model.num_parameters(),
+                train_tokens=state["train_tokens"],
+                train_tokens_per_second=state["train_tokens"] / max(state["elapsed"], 1e-9),
+                training_config=config.to_dict(),
+            )
+            save_note_rnn(
+                model,
+                checkpoint_path,
+                vocabulary=vocabulary,
+                corpus_hash=corpus.hash,
+                metrics=summary,
+            )
+        return metrics
+
+    start_step = state["step"]
+    stopped = state.get("finished")
+    last_save = time.monotonic()
+    window_loss = window_correct = window_count = 0.0
+    bar = None
+    if progress and stopped is None:
+        from tqdm.auto import tqdm  # noqa: PLC0415
+
+        bar = tqdm(
+            total=total_steps, initial=start_step, unit="step", dynamic_ncols=True, desc=name
+        )
+    say(
+        f"training {_describe(model_config)} ({model.num_parameters()} parameters) on "
+        f"{sampler.num_targets} tokens, {steps_per_epoch} steps per epoch"
+        + (f", resuming at step {start_step}" if resume else "")
+    )
+    session_start = time.monotonic()
+    elapsed_before = state["elapsed"]
+    try:
+        with _StopFlag() as stop:
+            while stopped is None:
+                if state["step"] >= total_steps:
+                    stopped = "epochs"
+                    break
+                if config.max_steps is not None and state["step"] >= config.max_steps:
+                    stopped = "step limit"
+                    break
+                if (
+                    config.max_minutes is not None
+                    and time.monotonic() - session_start >= 60 * config.max_minutes
+                ):
+                    stopped = "time limit"
+                    break
+                if stop.requested:
+                    stopped = "interrupted"
+                    break
+                step = state["step"]
+                tick = time.monotonic()
+                rng = np.random.default_rng([config.seed, step])
+                torch.manual_seed(_step_seed(config.seed, step))
+                inputs, targets = sampler.sample(rng, config.batch_size)
+                logits, _ = model(inputs)
+                loss = F.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE
+                )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+                optimizer.step()
+                mask = targets != IGNORE
+                tokens = int(mask.sum())
+                with torch.no_grad():
+                    correct = int(((logits.argmax(-1) == targets) & mask).sum())
+                state["step"] = step + 1
+                state["train_tokens"] += tokens
+                state["elapsed"] = elapsed_before + time.monotonic() - session_start
+                window_loss += loss.item() * tokens
+                window_correct += correct
+                window_count += tokens
+                if bar is not None:
+                    bar.update(1)
+                if state["step"] % config.log_every == 0 or state["step"] == total_steps:
+                    train_loss = window_loss / max(window_count, 1)
+                    train_accuracy = window_correct / max(window_count, 1)
+                    rate = tokens / max(time.monotonic() - tick, 1e-9)
+                    if bar is not None:
+                        bar.set_postfix(
+                            loss=f"{train_loss:.3f}",
+                            acc=f"{train_accuracy:.3f}",
+                            tok_s=f"{rate:.0f}",
+                        )
+                    if writer is not None:
+                        writer.add_scalar("train/loss", train_loss, state["step"])
+                        writer.add_scalar("train/accuracy", train_accuracy, state["step"])
+                        writer.add_scalar(
+                            "train/learning_rate", optimizer.param_groups[0]["lr"], state["step"]
+                        )
+                        writer.add_scalar("train/tokens_per_second", rate, state["step"])
+                        gates = _gate_activity(model)
+                        for layer, value in enumerate(gates or []):
+                            writer.add_scalar(
+                                f"rhn/transform_gate_layer_{layer + 1}", value, state["step"]
+                            )
+                    window_loss = window_correct = window_count = 0.0
+                if state["step"] % steps_per_epoch == 0:
+                    metrics = validate_and_checkpoint(at_epoch_end=True)
+                    epoch = state["step"] // steps_per_epoch
+                    message = (
+                        f"epoch {epoch}: valid loss {metrics['loss']:.4f} accuracy {metrics['accuracy']:.4f} "
+                        f"non-hold {metrics['nonhold_accuracy']:.4f} perplexity {metrics['perplexity']:.3f}"
+                    )
+                    if bar is not None:
+                        bar.write(message)
+                    elif log is not None:
+                        say(message)
+                    if state["bad_epochs"] >= config.patience:
+                        stopped = "early stopping"
+                    save_state()
+                    last_save = time.monotonic()
+                elif time.monotonic() - last_save >= config.checkpoint_seconds:
+                    save_state()
+                    last_save = time.monotonic()
+            if stopped in ("epochs", "early stopping"):
+                state["finished"] = stopped
+            if not checkpoint_path.exists() or (
+                stopped not in ("epochs", "early stopping") and state["step"] % steps_per_epoch
+            ):
+                # Stopped between epochs: make sure a usable checkpoint exists without touching
+                # the early-stopping bookkeeping (so a resumed run stays identical).
+                validate_and_checkpoint(at_epoch_end=False)
+            save_state()
+    finally:
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
+
+    from pretrain.checkpoint import read_checkpoint_meta  # noqa: PLC0415
+
+    best = read_checkpoint_meta(checkpoint_path)["metrics"]
+    say(
+        f"stopped after step {state['step']} ({stopped}); best checkpoint {checkpoint_path}: "
+        f"valid accuracy {best['accuracy']:.4f}, non-hold {best['nonhold_accuracy']:.4f}, "
+        f"perplexity {best['perplexity']:.3f}"
+    )
+    return TrainingResult(
+        model=model,
+        checkpoint=checkpoint_path,
+        metrics=best,
+        stopped=stopped,
+        history=state["history"],
+    )
+
+
+def _describe(config: NoteRNNConfig) -> str:
+    if config.kind == "lstm":
+        return f"LSTM {config.num_layers}x{config.hidden_size}"
+    return f"RHN depth {config.depth} x {config.hidden_size}"
