@@ -400,11 +400,11 @@ def _content_hash(root: Path, files: list[Path], settings: dict) -> str:
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for path in files:
         digest.update(f"\0{path.relative_to(root).as_posix()}\0".encode())
-        file_digest = hashlib.sha256()
-        with open(path, "rb") as handle:  # in chunks: memory stays flat whatever the file size
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                file_digest.update(chunk)
-        digest.update(file_digest.digest())
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:  # refused unread by the tokenizer: its size is its content
+            digest.update(f"too-large {size}".encode())
+            continue
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -63,6 +64,8 @@ MAX_DROPPED_FRACTION = 0.1
 """Largest share of a melody's notes that grid quantisation may swallow before it is refused."""
 MAX_FILE_BYTES = 20_000_000
 """Melody files larger than this are refused unread (a guard against decompression/XML bombs)."""
+MAX_MELODY_STEPS = 1_000_000
+"""Longest melody in grid steps (~15 000 bars); longer ones are refused before tokens are allocated."""
 
 _EPS = 1e-6
 
@@ -227,6 +230,10 @@ def melody_tokens(
             f"{source}: pitches {low}..{high} outside {vocabulary.min_pitch}..{vocabulary.max_pitch}",
         )
     total = max(spans[-1][1], math.floor(melody.end * steps_per_quarter + 0.5))
+    if total > MAX_MELODY_STEPS:  # a hostile file can declare a note of 10**9 beats
+        raise MelodyError(
+            "too-long", f"{source}: {total} grid steps, more than the {MAX_MELODY_STEPS} allowed"
+        )
     tokens = np.full(total, NO_EVENT, dtype=np.int64)
     previous_stop = 0
     for start, stop, pitch in spans:
@@ -453,19 +460,44 @@ def parse_melody_file(path: str | os.PathLike):
 
     source = Path(path)
     _check_size(source)
+    if source.suffix.lower() == ".mxl":
+        _check_archive(source)
     try:
         return converter.parse(source, forceSource=True, storePickle=False)
     except Exception as error:  # music21 raises many types for corrupt files
+        detail = " ".join(str(error).split())[:200]  # one line, however music21 words it
         raise MelodyError(
-            "unreadable", f"{source}: not a readable melody file ({type(error).__name__}: {error})"
+            "unreadable", f"{source}: not a readable melody file ({type(error).__name__}: {detail})"
         ) from error
+
+
+def _check_archive(source: Path) -> None:
+    """Refuse a compressed MusicXML whose members inflate past the size limit (a zip bomb)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(source) as archive:
+            inflated = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as error:
+        raise MelodyError(
+            "unreadable", f"{source}: not a readable .mxl archive ({error})"
+        ) from None
+    # zipfile stops each member at its declared size, so the declared sizes bound the memory
+    if inflated > MAX_FILE_BYTES:
+        raise MelodyError(
+            "too-large",
+            f"{source}: inflates to {inflated} bytes, more than the {MAX_FILE_BYTES} allowed",
+        )
 
 
 def _check_size(source: Path) -> None:
     try:
-        size = source.stat().st_size
+        info = source.stat()
     except OSError as error:
         raise MelodyError("unreadable", f"{source}: cannot read ({error.strerror})") from error
+    if not stat.S_ISREG(info.st_mode):  # a FIFO blocks forever, /dev/zero never ends
+        raise MelodyError("unreadable", f"{source}: not a regular file")
+    size = info.st_size
     if size > MAX_FILE_BYTES:
         raise MelodyError(
             "too-large", f"{source}: {size} bytes, more than the {MAX_FILE_BYTES} allowed"

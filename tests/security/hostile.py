@@ -630,7 +630,7 @@ def abc_huge_meter(folder: Path) -> Path:
     return path
 
 
-def abc_many_tunes(folder: Path, tunes: int = 2000) -> Path:
+def abc_many_tunes(folder: Path, tunes: int = 300) -> Path:
     """Thousands of empty ``X:`` headers in one file (one bad tune must not sink the rest,
     and the loader must not spend minutes on them)."""
     path = folder / "many_tunes.abc"
@@ -663,6 +663,15 @@ def sparse_huge_midi(folder: Path) -> Path:
     path = folder / "sparse.mid"
     with open(path, "wb") as handle:
         handle.write(midi_bytes())
+        handle.truncate(4 * 2**30)
+    return path
+
+
+def sparse_huge_abc(folder: Path) -> Path:
+    """A 4 GiB sparse ABC file (a good tune, then a hole): slurping it needs 4 GiB."""
+    path = folder / "sparse.abc"
+    with open(path, "wb") as handle:
+        handle.write(ABC_GOOD.encode())
         handle.truncate(4 * 2**30)
     return path
 
@@ -762,7 +771,8 @@ MELODIES = [
     Hostile("abc-random-text", "melody", "printable ABC noise", _m(abc_random_text)),
     Hostile("abc-huge-duration", "melody", "note of 10**9 eighths", _m(abc_huge_duration)),
     Hostile("abc-huge-meter", "melody", "M:999999999/1 L:1/99999999", _m(abc_huge_meter)),
-    Hostile("abc-2000-tunes", "melody", "2000 empty X: headers", _m(abc_many_tunes)),
+    Hostile("abc-300-empty-tunes", "melody", "300 empty X: headers", _m(abc_many_tunes)),
+    Hostile("abc-sparse-4GiB", "melody", "4 GiB sparse file", _m(sparse_huge_abc)),
     Hostile("abc-tuplet-bomb", "melody", "(9999 tuplets", _m(abc_tuplet_bomb)),
 ]
 
