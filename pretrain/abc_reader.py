@@ -19,7 +19,9 @@ Two pitfalls of music21's ABC reader are handled here:
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 
 from pretrain.tokenizer import Melody, MelodyError, build_melody
@@ -63,12 +65,54 @@ def _midi_of(pitch_name: str) -> int:
     return pitch.Pitch(pitch_name).midi
 
 
-def _handler(text: str, source: str):
+_SHARED_KEYS: dict = {}
+_SHARED_METERS: dict = {}
+
+
+@contextlib.contextmanager
+def _shared_key_and_meter_objects() -> Iterator[None]:
+    """Let music21's ABC tokenizer reuse one Key per (sharps, mode) and one TimeSignature per meter.
+
+    ``ABCHandler.tokenProcess`` builds a ``key.Key`` (with its scale's interval network) and a
+    ``meter.TimeSignature`` for every tune: 40 % of the token time. It only reads them, and so
+    does the fast path, so sharing is safe here; the full parse (:func:`abc_tune_stream`) puts
+    them into streams and must not share them, so the patch lives only inside this block.
+    """
+    from music21 import abcFormat, key
+
+    original_as_key = key.KeySignature.asKey
+    original_meter = abcFormat.ABCMetadata.getTimeSignatureObject
+
+    def as_key(self, mode=None, tonic=None):
+        if tonic is not None:
+            return original_as_key(self, mode, tonic)
+        cache_key = (self.sharps, mode)
+        if cache_key not in _SHARED_KEYS:
+            _SHARED_KEYS[cache_key] = original_as_key(self, mode)
+        return _SHARED_KEYS[cache_key]
+
+    def time_signature(self):
+        if self.data not in _SHARED_METERS:
+            _SHARED_METERS[self.data] = original_meter(self)
+        return _SHARED_METERS[self.data]
+
+    key.KeySignature.asKey = as_key  # type: ignore[method-assign]
+    abcFormat.ABCMetadata.getTimeSignatureObject = time_signature  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        key.KeySignature.asKey = original_as_key  # type: ignore[method-assign]
+        abcFormat.ABCMetadata.getTimeSignatureObject = original_meter  # type: ignore[method-assign]
+
+
+def _handler(text: str, source: str, *, share_objects: bool = False):
     from music21 import abcFormat
 
     handler = abcFormat.ABCHandler(abcVersion=(2, 1, 0))
+    sharing = _shared_key_and_meter_objects() if share_objects else contextlib.nullcontext()
     try:
-        handler.process(text)
+        with sharing:
+            handler.process(text)
     except Exception as error:  # music21 raises several types on malformed ABC
         raise MelodyError(
             "unreadable", f"{source}: ABC not readable ({type(error).__name__}: {error})"
@@ -84,7 +128,7 @@ def abc_tune_melody(text: str, *, source: str = "ABC tune") -> Melody:
     """
     from music21 import abcFormat
 
-    handler = _handler(text, source)
+    handler = _handler(text, source, share_objects=True)
     voices = set()
     events: list[tuple[float, float, int, bool]] = []
     offset = 0.0

@@ -74,7 +74,8 @@ class CorpusReport:
     """What :func:`load_corpus` kept and skipped, and why.
 
     ``skipped`` maps a reason code (see :class:`pretrain.tokenizer.MelodyError`) to a count;
-    ``examples`` holds the first few skipped tune names per reason.
+    ``examples`` holds the first few skipped tune names per reason; ``quantised`` counts kept
+    tunes with notes off the sixteenth grid (triplets, 32nds) that were rounded onto it.
     """
 
     kept: int = 0
@@ -83,6 +84,7 @@ class CorpusReport:
     no_event_fraction: float = 0.0
     note_off_fraction: float = 0.0
     examples: dict[str, list[str]] = field(default_factory=dict)
+    quantised: int = 0
     train_tunes: int = 0
     valid_tunes: int = 0
     build_seconds: float = 0.0
@@ -106,6 +108,11 @@ class CorpusReport:
                 f"{reason} {count:,}" for reason, count in sorted(self.skipped.items())
             )
             lines.append(f"skipped: {reasons}")
+        if self.quantised:
+            plural = "s" if self.quantised != 1 else ""
+            lines.append(
+                f"{self.quantised:,} kept tune{plural} had notes rounded onto the sixteenth grid"
+            )
         source = "loaded from cache" if self.from_cache else f"built in {self.build_seconds:.1f} s"
         if self.cache_path:
             source += f" ({self.cache_path})"
@@ -120,6 +127,7 @@ class CorpusReport:
             "no_event_fraction": self.no_event_fraction,
             "note_off_fraction": self.note_off_fraction,
             "examples": {reason: names for reason, names in sorted(self.examples.items())},
+            "quantised": self.quantised,
         }
 
 
@@ -302,8 +310,9 @@ def _title(tune: str) -> str:
     return ""
 
 
-def _tokenise(task: tuple[str, str, str, int, int]) -> tuple[bytes | None, str]:
-    """Worker: (kind, name, payload, min_pitch, num_pitches) -> (int8 token bytes | None, reason)."""
+def _tokenise(task: tuple[str, str, str, int, int]) -> tuple[bytes | None, str, bool]:
+    """Worker: (kind, name, payload, min_pitch, num_pitches) -> (token bytes | None, reason,
+    whether grid quantisation moved or dropped notes)."""
     kind, name, payload, min_pitch, num_pitches = task
     vocabulary = Vocabulary(min_pitch, num_pitches)
     try:
@@ -316,12 +325,14 @@ def _tokenise(task: tuple[str, str, str, int, int]) -> tuple[bytes | None, str]:
 
             melody = read_file_melody(payload)
         melody = normalise_melody(melody, vocabulary).trimmed()
-        tokens = melody_tokens(melody, vocabulary, STEPS_PER_QUARTER, source=name)
+        stats: dict[str, int] = {}
+        tokens = melody_tokens(melody, vocabulary, STEPS_PER_QUARTER, source=name, stats=stats)
     except MelodyError as error:
-        return None, error.reason
+        return None, error.reason, False
     except Exception:  # a parser bug on one odd file must not sink the corpus
-        return None, "unreadable"
-    return tokens.astype(_token_dtype(vocabulary)).tobytes(), ""
+        return None, "unreadable", False
+    quantised = stats["moved"] > 0 or stats["dropped"] > 0
+    return tokens.astype(_token_dtype(vocabulary)).tobytes(), "", quantised
 
 
 def _token_dtype(vocabulary: Vocabulary) -> type:
@@ -423,7 +434,8 @@ def _build(
     kept_names: list[str] = []
     kept_groups: list[str] = []
     dtype = _token_dtype(vocabulary)
-    for (data, reason), name, group in zip(
+    quantised = 0
+    for (data, reason, moved), name, group in zip(
         _run_tasks(tasks, workers, progress), names, groups, strict=True
     ):
         if data is None:
@@ -432,6 +444,7 @@ def _build(
                 examples[reason].append(name)
             continue
         pieces.append(np.frombuffer(data, dtype=dtype))
+        quantised += moved
         kept_names.append(name)
         kept_groups.append(group)
     tokens = np.concatenate(pieces) if pieces else np.zeros(0, dtype=dtype)
@@ -444,6 +457,7 @@ def _build(
         no_event_fraction=float(np.count_nonzero(tokens == NO_EVENT) / total),
         note_off_fraction=float(np.count_nonzero(tokens == NOTE_OFF) / total),
         examples=examples,
+        quantised=quantised,
     )
     meta = {
         "settings": settings,
@@ -595,6 +609,7 @@ def load_corpus(
         no_event_fraction=float(stored["no_event_fraction"]),
         note_off_fraction=float(stored["note_off_fraction"]),
         examples={reason: list(names) for reason, names in stored["examples"].items()},
+        quantised=int(stored.get("quantised", 0)),
         build_seconds=build_seconds,
         from_cache=cached is not None,
         cache_path=str(cache_path),

@@ -201,20 +201,32 @@ def melody_tokens(
     steps_per_quarter: int = 4,
     *,
     source: str = "melody",
+    stats: dict[str, int] | None = None,
 ) -> np.ndarray:
-    """Tokens of a :class:`Melody` (no transposition; see the module docstring for the rules)."""
+    """Tokens of a :class:`Melody` (no transposition; see the module docstring for the rules).
+
+    If ``stats`` is given, it receives ``"moved"`` (notes whose onset or end was rounded to
+    the grid) and ``"dropped"`` (notes that vanished in that rounding).
+    """
     if not melody.notes:
         raise MelodyError("empty", f"{source}: no notes")
     spans: list[tuple[int, int, int]] = []
-    dropped = 0
+    dropped = moved = 0
     for n in melody.notes:
         # rounding is monotone and the notes do not overlap, so spans cannot overlap either
-        start = math.floor(n.onset * steps_per_quarter + 0.5)
-        stop = math.floor((n.onset + n.duration) * steps_per_quarter + 0.5)
+        exact_start = n.onset * steps_per_quarter
+        exact_stop = (n.onset + n.duration) * steps_per_quarter
+        start = math.floor(exact_start + 0.5)
+        stop = math.floor(exact_stop + 0.5)
+        if abs(exact_start - start) > _EPS or abs(exact_stop - stop) > _EPS:
+            moved += 1
         if stop <= start:
             dropped += 1
             continue
         spans.append((start, stop, n.pitch))
+    if stats is not None:
+        stats["moved"] = moved
+        stats["dropped"] = dropped
     if not spans:
         raise MelodyError("off-grid", f"{source}: every note is shorter than the grid step")
     if dropped > MAX_DROPPED_FRACTION * len(melody.notes):

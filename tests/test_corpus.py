@@ -193,7 +193,7 @@ def mixed_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "melodies"
     (folder / "sub").mkdir(parents=True)
     (folder / "tunes.abc").write_text(
-        _tunes_text(G_MAJOR_TUNE, D_MINOR_TUNE, CHORD_TUNE, BROKEN_TUNE, EMPTY_TUNE)
+        _tunes_text(G_MAJOR_TUNE, D_MINOR_TUNE, CHORD_TUNE, BROKEN_TUNE, EMPTY_TUNE, FEATURES_TUNE)
     )
     write_melody([14, 1, 16, 1, 18, 0, 1, 21, 1, 1, 1], folder / "sub" / "song.mid")
     write_melody([14, 1, 1, 1, 0, 1, 9, 1], folder / "sub" / "song.musicxml", key="A minor")
@@ -207,11 +207,18 @@ def mixed_folder(tmp_path: Path) -> Path:
 def test_load_corpus_from_folder_counts_kept_and_skipped(mixed_folder, tmp_path):
     corpus = load_corpus(mixed_folder, cache_dir=tmp_path / "cache", progress=False, workers=1)
     report = corpus.report
-    assert report.kept == 4
+    assert report.kept == 5
     assert report.skipped == {"empty": 1, "polyphonic": 1, "unreadable": 3}
-    assert report.num_tunes == 9
+    assert report.num_tunes == 10
+    assert report.quantised == 1  # the triplet of FEATURES_TUNE
     names = sorted(corpus.train_names + corpus.valid_names)
-    assert names == ["sub/song.mid", "sub/song.musicxml", "tunes.abc#0", "tunes.abc#1"]
+    assert names == [
+        "sub/song.mid",
+        "sub/song.musicxml",
+        "tunes.abc#0",
+        "tunes.abc#1",
+        "tunes.abc#5",
+    ]
     assert "broken.mid" in report.examples["unreadable"]
     assert report.num_tokens == sum(len(t) for t in corpus.train + corpus.valid)
     for tune in corpus.train + corpus.valid:
@@ -219,7 +226,8 @@ def test_load_corpus_from_folder_counts_kept_and_skipped(mixed_folder, tmp_path)
         assert tune[0] >= 2  # starts with a note: outer rests trimmed
         DEFAULT_VOCABULARY.check_tokens(tune)
     summary = corpus.summary()
-    assert "4 of 9 tunes kept" in summary and "unreadable 3" in summary
+    assert "5 of 10 tunes kept" in summary and "unreadable 3" in summary
+    assert "1 kept tune had notes rounded" in summary
     assert len(corpus.hash) == 64
 
 
