@@ -16,7 +16,7 @@ from agents.report.build import INSTALL_AUDIO_HINT, build_report
 from agents.report.curves import find_curves
 from agents.report.inputs import load_inputs, read_sample_file
 from agents.report.pairing import order_for_comparison, pair_compositions
-from agents.report.pianoroll import note_spans
+from agents.report.pianoroll import piano_roll_png
 from pretrain.errors import SequenceTutorError
 from pretrain.vocabulary import DEFAULT_VOCABULARY
 
@@ -141,10 +141,21 @@ def test_pairing_flags_different_primers_and_short_sets(tmp_path):
     assert rows[1].cells[1] is None and rows[2].cells[1] is None
 
 
-def test_note_spans_follow_the_token_grammar():
-    v = DEFAULT_VOCABULARY
-    tokens = np.array([14, 1, 1, 0, 1, 16, 18, 1])
-    assert note_spans(tokens, v) == [(0, 3, 60), (5, 1, 62), (6, 2, 64)]
+def test_piano_roll_png_is_the_env_rendering():
+    import io
+
+    from PIL import Image
+
+    from envs.rendering import piano_roll
+    from rewards.keys import key_tables
+
+    tokens = np.array([14, 1, 1, 0, 1, 15, 18, 1])
+    png = piano_roll_png(tokens, DEFAULT_VOCABULARY, key="C major", primer=[16])
+    decoded = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    expected = piano_roll(
+        tokens.tolist(), 8, key_tables("C major"), cell_width=10, row_height=4, primer=[16]
+    )
+    np.testing.assert_array_equal(decoded, expected)
 
 
 # --- bad input -----------------------------------------------------------------------------
@@ -181,6 +192,7 @@ def test_missing_input(tmp_path, capsys):
         ({"tokens": [], "agent": "psi"}, "empty"),
         ({"tokens": [14], "primer": [99], "agent": "psi"}, '"primer" contains 99'),
         ({"notes": [14]}, '"tokens"'),
+        ({"tokens": [14], "key": "H major", "agent": "psi"}, "H major"),
     ],
 )
 def test_sample_file_with_invalid_tokens(tmp_path, capsys, line, expected):

@@ -123,7 +123,9 @@ def _composition_view(
         midi=midi.read_bytes(),
         musicxml=musicxml.read_bytes(),
         score_svg=score,
-        piano_roll_png=piano_roll_png(composition.tokens, vocabulary, colour=colour),
+        piano_roll_png=piano_roll_png(
+            composition.tokens, vocabulary, key=composition.key, primer=composition.primer
+        ),
         file_stem=stem,
         details=report_statistics.composition_details(composition.tokens, composition.key),
     )

@@ -19,6 +19,7 @@ import numpy as np
 
 from pretrain.errors import SequenceTutorError
 from pretrain.vocabulary import DEFAULT_VOCABULARY, Vocabulary
+from rewards.keys import key_tables
 
 __all__ = ["Composition", "SampleSet", "find_sample_files", "load_inputs", "read_sample_file"]
 
@@ -128,6 +129,10 @@ def read_sample_file(
         seed = record.get("seed")
         if not isinstance(key, str) or not isinstance(agent, str) or not agent:
             raise _bad(source, number, '"key" and "agent" must be non-empty strings')
+        try:
+            key = key_tables(key, vocabulary).name
+        except SequenceTutorError as error:
+            raise _bad(source, number, str(error)) from error
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             raise _bad(source, number, f'"seed" must be an integer, got {seed!r:.30}')
         index = per_agent.get(agent, 0)

@@ -113,7 +113,8 @@ figure.curves img { max-width: 100%; background: #fff; border: 1px solid var(--r
 .composition audio { width: 100%; height: 36px; margin: 4px 0; }
 .score > svg { width: 100%; height: auto; display: block; }
 .score { margin: 4px 0; }
-img.piano-roll { width: 100%; height: auto; display: block; border: 1px solid var(--rule); }
+img.piano-roll { width: 100%; height: auto; display: block; border: 1px solid var(--rule);
+                 image-rendering: pixelated; }
 .links { font-size: 13px; margin: 6px 0 0; }
 .links a { margin-right: 12px; }
 dl.details { display: grid; grid-template-columns: auto 1fr; gap: 0 10px; font-size: 12px;
