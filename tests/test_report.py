@@ -355,3 +355,11 @@ def test_curves_from_sb3_progress_csv(tmp_path):
     assert [(c.tag, c.steps, c.values) for c in curves] == [
         ("rollout/reward_terms/key", (100.0, 300.0), (-1.0, -0.5))
     ]
+
+
+def test_composition_details():
+    from agents.report.statistics import composition_details
+
+    details = dict(composition_details(np.array([14, 1, 15, 0, 26, 1]), "C major"))
+    assert details == {"notes": "3", "range": "C4–C5", "not in key": "1 of 3"}
+    assert dict(composition_details(np.array([0, 1, 1]), "C major"))["notes"] == "0 (silence)"

@@ -127,7 +127,9 @@ def _composition_view(
             composition.tokens, vocabulary, key=composition.key, primer=composition.primer
         ),
         file_stem=stem,
-        details=report_statistics.composition_details(composition.tokens, composition.key),
+        details=report_statistics.composition_details(
+            composition.tokens, composition.key, vocabulary
+        ),
     )
 
 

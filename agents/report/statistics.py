@@ -6,6 +6,7 @@ import numpy as np
 
 from agents.report.inputs import SampleSet
 from agents.report.page import StatisticsTable
+from pretrain.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 
 __all__ = ["PAPER_COLUMNS", "PAPER_TABLE1", "composition_details", "statistics_table"]
 
@@ -40,6 +41,20 @@ def statistics_table(sets: list[SampleSet]) -> StatisticsTable:
     )
 
 
-def composition_details(tokens: np.ndarray, key: str) -> tuple[tuple[str, str], ...]:
-    """A few facts shown under one composition."""
-    return ()
+def composition_details(
+    tokens: np.ndarray, key: str, vocabulary: Vocabulary = DEFAULT_VOCABULARY
+) -> tuple[tuple[str, str], ...]:
+    """A few facts shown under one composition: notes, range, notes outside the key."""
+    from envs.rendering import note_name
+    from rewards.keys import key_tables
+
+    tables = key_tables(key, vocabulary)
+    notes = [int(t) for t in tokens if vocabulary.is_note(int(t))]
+    if not notes:
+        return (("notes", "0 (silence)"),)
+    outside = sum(not tables.in_key[t] for t in notes)
+    return (
+        ("notes", str(len(notes))),
+        ("range", f"{note_name(min(notes), vocabulary)}–{note_name(max(notes), vocabulary)}"),
+        ("not in key", f"{outside} of {len(notes)}"),
+    )
