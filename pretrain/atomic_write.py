@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from pretrain.errors import SequenceTutorError
+
+MIN_FREE_BYTES = 16 * 1024 * 1024
 
 
 @contextlib.contextmanager
@@ -48,6 +53,41 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def ensure_writable_dir(
+    path: str | os.PathLike, *, min_free_bytes: int = MIN_FREE_BYTES, what: str = "output folder"
+) -> Path:
+    """Create ``path`` if needed and prove now that files can be written there.
+
+    Call it at the start of a long job, so a read-only or full disk fails in a second instead of
+    at the first checkpoint hours later. Writes, fsyncs and removes a small probe file, then
+    checks that at least ``min_free_bytes`` are free. Raises :class:`SequenceTutorError` naming
+    the folder.
+    """
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise SequenceTutorError(f"{folder}: {what} exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", suffix=".tmp", dir=folder)
+        try:
+            os.write(fd, b"\0" * 4096)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+        free = shutil.disk_usage(folder).free
+    except OSError as exc:
+        raise SequenceTutorError(
+            f"{folder}: {what} is not writable ({exc.strerror or exc})"
+        ) from None
+    if free < min_free_bytes:
+        raise SequenceTutorError(
+            f"{folder}: {what} has only {free / 2**20:.1f} MiB free; "
+            f"at least {min_free_bytes / 2**20:.0f} MiB are needed"
+        )
+    return folder
 
 
 def _fsync_dir(folder: Path) -> None:

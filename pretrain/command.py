@@ -239,11 +239,19 @@ def run(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else Path("runs") / f"pretrain-{kind}"
     if out.exists() and not out.is_dir():
         raise SequenceTutorError(f"--out {out}: exists and is not a folder")
+    from pretrain.vocabulary import DEFAULT_VOCABULARY  # noqa: PLC0415
+
+    model_config = None
+    if not args.resume or _model_options_given(args):
+        model_config = _model_config(args, DEFAULT_VOCABULARY.size)
     if args.resume:
         # Fail before the (possibly slow) corpus build when there is nothing to resume.
         from pretrain.training import RESUME_FILE, read_training_state  # noqa: PLC0415
 
         read_training_state(out / RESUME_FILE)
+    from pretrain.atomic_write import ensure_writable_dir  # noqa: PLC0415
+
+    ensure_writable_dir(out)  # a read-only or full disk fails now, not at the first checkpoint
 
     import torch  # noqa: PLC0415
 
@@ -259,9 +267,6 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     print(corpus.summary())
-    model_config = None
-    if not args.resume or _model_options_given(args):
-        model_config = _model_config(args, corpus.vocabulary.size)
     # Only options given on the command line count: a resumed run keeps its stored ones.
     options = {
         "epochs": args.epochs,

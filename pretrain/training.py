@@ -294,9 +294,36 @@ def read_training_state(path: Path) -> tuple[dict, dict]:
         state = json.loads(metadata["state"])
         state["model_config"] = NoteRNNConfig.from_dict(state["model_config"])
         state["training_config"] = TrainingConfig.from_dict(state["training_config"])
-    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as exc:
+        _check_state_tensors(tensors, state["model_config"])
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise SequenceTutorError(f"{path}: unreadable training state ({exc})") from None
     return tensors, state
+
+
+def _check_state_tensors(tensors: dict, model_config: NoteRNNConfig) -> None:
+    """Raise ``ValueError`` unless the stored weights fit the stored architecture.
+
+    The model is built on the meta device (shapes only), so a state asking for a huge model
+    beside small weights fails here instead of allocating that model.
+    """
+    sizes = {k: getattr(model_config, k) for k in ("hidden_size", "num_layers", "depth")}
+    if any(type(v) is not int for v in sizes.values()):
+        raise ValueError(f"model sizes must be integers, got {sizes}")
+    with torch.device("meta"):
+        expected = build_note_rnn(model_config).state_dict()
+    stored = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    problems = sorted(set(expected) ^ set(stored)) or [
+        f"{k}: {tuple(stored[k].shape)} != {tuple(v.shape)}"
+        for k, v in expected.items()
+        if stored[k].shape != v.shape
+    ]
+    if problems:
+        raise ValueError(
+            f"model weights do not match the stored config ({', '.join(problems[:3])})"
+        )
+    rng = tensors.get("rng.torch")
+    if rng is None or rng.dtype != torch.uint8 or rng.dim() != 1:
+        raise ValueError("no valid random-number-generator state")
 
 
 # --------------------------------------------------------------------------- training
@@ -438,11 +465,14 @@ def train_note_rnn(
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     if stored_tensors is not None:
-        model.load_state_dict(
-            {k[6:]: v for k, v in stored_tensors.items() if k.startswith("model.")}
-        )
-        optimizer.load_state_dict(_unflatten_optimizer(stored_tensors, state["optimizer"]))
-        torch.set_rng_state(stored_tensors["rng.torch"])
+        try:
+            model.load_state_dict(
+                {k[6:]: v for k, v in stored_tensors.items() if k.startswith("model.")}
+            )
+            optimizer.load_state_dict(_unflatten_optimizer(stored_tensors, state["optimizer"]))
+            torch.set_rng_state(stored_tensors["rng.torch"])
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+            raise SequenceTutorError(f"{state_path}: unreadable training state ({exc})") from None
     state.update(
         model_config=model_config.to_dict(),
         training_config=config.to_dict(),

@@ -810,3 +810,127 @@ def changed(before: dict, after: dict, allowed: list[str]) -> list[str]:
             out.append(key)
     out += [k for k in before if k not in after and not any(k.startswith(p) for p in allowed)]
     return sorted(out)
+
+
+# --------------------------------------------------------------------------- resume states
+
+
+def _read_safetensors(path: Path) -> tuple[dict, dict]:
+    from safetensors import safe_open  # noqa: PLC0415
+    from safetensors.torch import load_file  # noqa: PLC0415
+
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = dict(handle.metadata() or {})
+    return load_file(str(path)), metadata
+
+
+def _write_safetensors(path: Path, tensors: dict, metadata: dict) -> None:
+    from safetensors.torch import save_file  # noqa: PLC0415
+
+    path.unlink(missing_ok=True)
+    save_file(tensors, str(path), metadata=metadata)
+
+
+def _edit_state(path: Path, edit: Callable[[dict, dict], None]) -> None:
+    tensors, metadata = _read_safetensors(path)
+    state = json.loads(metadata["state"])
+    edit(tensors, state)
+    metadata["state"] = json.dumps(state)
+    _write_safetensors(path, tensors, metadata)
+
+
+def resume_cases(original: Path) -> dict[str, Callable[[Path, Path], None]]:
+    """Ways to spoil a valid resume file ``original`` (a safetensors file with a JSON state in
+    its metadata, as ``pretrain`` and ``train`` write): ``name -> mutate(path, marker)`` where
+    ``path`` is a copy of ``original`` to spoil in place."""
+
+    def pickle_torch(path, marker):
+        path.unlink()
+        path.write_bytes(torch_pickle_payload(marker))
+
+    def pickle_plain(path, marker):
+        path.unlink()
+        path.write_bytes(pickle_payload(marker))
+
+    def truncated(path, marker):
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+
+    def huge_header(path, marker):
+        path.write_bytes(raw_safetensors({"__metadata__": {}}, declared_len=2**62))
+
+    def deep_state(path, marker):
+        tensors, metadata = _read_safetensors(path)
+        metadata["state"] = "[" * 100_000 + "]" * 100_000
+        _write_safetensors(path, tensors, metadata)
+
+    def not_json(path, marker):
+        tensors, metadata = _read_safetensors(path)
+        metadata["state"] = "{not json"
+        _write_safetensors(path, tensors, metadata)
+
+    def config_key(key, value):
+        def mutate(path, marker):
+            def edit(tensors, state):
+                for name in ("model_config", "config", "note_rnn_config"):
+                    if isinstance(state.get(name), dict) and key in state[name]:
+                        state[name][key] = value
+
+            _edit_state(path, edit)
+
+        return mutate
+
+    def drop_tensor(path, marker):
+        tensors, metadata = _read_safetensors(path)
+        tensors.pop(sorted(tensors)[0])
+        _write_safetensors(path, tensors, metadata)
+
+    def shrink_tensors(path, marker):
+        tensors, metadata = _read_safetensors(path)
+        tensors = {k: v.flatten()[: max(1, v.numel() // 2)].clone() for k, v in tensors.items()}
+        _write_safetensors(path, tensors, metadata)
+
+    def float64_tensors(path, marker):
+        import torch  # noqa: PLC0415
+
+        tensors, metadata = _read_safetensors(path)
+        tensors = {
+            k: v.to(torch.float64) if v.is_floating_point() else v for k, v in tensors.items()
+        }
+        _write_safetensors(path, tensors, metadata)
+
+    def traversal(path, marker):
+        def edit(tensors, state):
+            for key, value in list(state.items()):
+                if isinstance(value, str):
+                    state[key] = f"../../{ESCAPE_NAME}"
+            state["name"] = f"../../{ESCAPE_NAME}"
+            state["checkpoint"] = f"/tmp/{ESCAPE_NAME}"
+
+        _edit_state(path, edit)
+
+    def dev_zero(path, marker):
+        path.unlink()
+        os.symlink("/dev/zero", path)
+
+    def fifo(path, marker):
+        path.unlink()
+        os.mkfifo(path)
+
+    return {
+        "resume:torch-pickle": pickle_torch,
+        "resume:plain-pickle": pickle_plain,
+        "resume:truncated": truncated,
+        "resume:header-2^62": huge_header,
+        "resume:state-nested-100k": deep_state,
+        "resume:state-not-json": not_json,
+        "resume:hidden-1e6": config_key("hidden_size", 10**6),
+        "resume:hidden-8.5": config_key("hidden_size", 8.5),
+        "resume:hidden-string": config_key("hidden_size", "16"),
+        "resume:missing-tensor": drop_tensor,
+        "resume:wrong-shapes": shrink_tensors,
+        "resume:float64": float64_tensors,
+        "resume:../-in-strings": traversal,
+        "resume:->/dev/zero": dev_zero,
+        "resume:fifo": fifo,
+    }
