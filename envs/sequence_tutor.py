@@ -212,8 +212,7 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
         self._primer_choices = self.tables.in_key_notes
         self._observation = np.full(1 + self.melody_length, self.pad, dtype=np.int64)
         self._primer = np.zeros(0, dtype=np.int64)
-        self._log_probs: np.ndarray | None = None
-        self._rnn_state: Any = None
+        self._scorer = self.reward_rnn.stream()
         self._step = 0
         self._needs_reset = True
 
@@ -234,7 +233,7 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
             primer = check_primer(primer, self.vocabulary)
         self._primer = primer
         self.theory.reset()
-        self._log_probs, self._rnn_state = self.reward_rnn.prime([primer])
+        self._scorer.prime(primer)
         self._observation.fill(self.pad)
         self._observation[0] = primer[-1]
         self._step = 0
@@ -257,11 +256,8 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
                 f"(expected a token 0..{self.pad - 1})"
             )
         step = self._step
-        terms = self.theory.step(action)
-        theory = 0.0
-        for value in terms.values():
-            theory += value
-        log_prob = float(self._log_probs[0, action])
+        terms, theory = self.theory.step_total(action)
+        log_prob = self._scorer.log_prob(action)
         note_rnn = self.note_rnn_weight * log_prob
         terms["note_rnn"] = note_rnn
         reward = theory / self.reward_scale + note_rnn
@@ -271,7 +267,7 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
         if terminated:
             self._needs_reset = True  # the last action needs no next-token distribution
         else:
-            self._log_probs, self._rnn_state = self.reward_rnn.step(action, self._rnn_state)
+            self._scorer.feed(action)
         info = {"reward_terms": terms, "step": step, "log_prob": log_prob}
         return self._observation.copy(), reward, terminated, False, info
 

@@ -18,6 +18,7 @@ Two paths give the same log-probabilities (tested to 1e-5):
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,7 +32,7 @@ from pretrain.errors import SequenceTutorError
 from pretrain.models import LSTMNoteRNN, NoteRNN
 from pretrain.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 
-__all__ = ["BACKENDS", "RewardRNN", "load_reward_model"]
+__all__ = ["BACKENDS", "RewardRNN", "RewardRNNStream", "load_reward_model"]
 
 BACKENDS = ("auto", "numpy", "torch")
 
@@ -113,7 +114,9 @@ class RewardRNN:
     def _load_numpy_weights(self) -> None:
         lstm = self.model.lstm
         hidden = lstm.hidden_size
-        # torch orders the gates i, f, g, o; [i, f, o | g] lets one tanh do all three sigmoids
+        # torch orders the gates i, f, g, o; [i, f, o | g] with the sigmoid columns pre-scaled by
+        # 1/2 lets one tanh give every gate: sigmoid(x) = (1 + tanh(x / 2)) / 2. The state keeps
+        # h' = 2h = (1 + tanh(z_o / 2)) tanh(c), so every matrix that reads h is halved.
         order = np.concatenate(
             [
                 np.arange(0, 2 * hidden),
@@ -121,27 +124,30 @@ class RewardRNN:
                 np.arange(2 * hidden, 3 * hidden),
             ]
         )
+        scale = np.concatenate([np.full(3 * hidden, 0.5), np.ones(hidden)])
         self.hidden_size = hidden
         self.num_layers = lstm.num_layers
-        self._input_table: np.ndarray | None = None  # [V, 4H]: layer 0 input columns + biases
+        self._input_table = np.zeros(0, np.float32)  # [V, 4H]: layer 0 input columns + biases
         self._recurrent: list[np.ndarray] = []  # layer l: [H, 4H] (l = 0) or [2H, 4H] (l > 0)
         self._bias: list[np.ndarray | None] = []
         for layer in range(lstm.num_layers):
-            w_ih = getattr(lstm, f"weight_ih_l{layer}").detach().double().numpy()[order]
-            w_hh = getattr(lstm, f"weight_hh_l{layer}").detach().double().numpy()[order]
+            w_ih = getattr(lstm, f"weight_ih_l{layer}").detach().double().numpy()[order].T
+            w_hh = getattr(lstm, f"weight_hh_l{layer}").detach().double().numpy()[order].T
             bias = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
             bias = bias.detach().double().numpy()[order]
             if layer == 0:
-                self._input_table = np.ascontiguousarray((w_ih.T + bias).astype(np.float32))
-                self._recurrent.append(np.ascontiguousarray(w_hh.T.astype(np.float32)))
+                self._input_table = _f32((w_ih + bias) * scale)
+                self._recurrent.append(_f32(0.5 * w_hh * scale))
                 self._bias.append(None)
             else:
-                stacked = np.concatenate([w_ih.T, w_hh.T], axis=0)
-                self._recurrent.append(np.ascontiguousarray(stacked.astype(np.float32)))
-                self._bias.append(bias.astype(np.float32))
+                self._recurrent.append(_f32(0.5 * np.concatenate([w_ih, w_hh]) * scale))
+                self._bias.append(_f32(bias * scale))
         output = self.model.output
-        self._output = np.ascontiguousarray(output.weight.detach().numpy().T.astype(np.float32))
-        self._output_bias = output.bias.detach().numpy().astype(np.float32)
+        weight = output.weight.detach().double().numpy().T
+        self._output = _f32(0.5 * weight)
+        self._output_bias = _f32(output.bias.detach().double().numpy())
+        # |logit| <= sum |W| + |b| since |h| <= 1: decides whether exp() can overflow
+        self._max_logit = float(np.abs(weight).sum(axis=0).max() + np.abs(self._output_bias).max())
 
     # ---------------------------------------------------------------------------------------
     # state and steps
@@ -221,23 +227,21 @@ class RewardRNN:
         new_c = np.empty_like(c_all)
         x = None
         for layer in range(self.num_layers):
-            h, c = h_all[layer], c_all[layer]
             if layer == 0:
-                z = h @ self._recurrent[0]
-                z += self._input_table[tokens]  # the one-hot input: a gathered column
+                z = h_all[0] @ self._recurrent[0]
+                z += self._input_table[tokens]  # the one-hot input: a gathered row
             else:
-                z = np.concatenate([x, h], axis=1) @ self._recurrent[layer]
+                z = np.concatenate([x, h_all[layer]], axis=1) @ self._recurrent[layer]
                 z += self._bias[layer]
+            np.tanh(z, out=z)
             gates = z[:, : 3 * hidden]
-            gates *= 0.5
-            np.tanh(gates, out=gates)
-            gates *= 0.5
-            gates += 0.5
-            candidate = np.tanh(z[:, 3 * hidden :])
+            gates += 1.0  # 2 * (input, forget, output) gates
             cell = new_c[layer]
-            np.multiply(gates[:, hidden : 2 * hidden], c, out=cell)
+            np.multiply(gates[:, hidden : 2 * hidden], c_all[layer], out=cell)
+            candidate = z[:, 3 * hidden :]
             candidate *= gates[:, :hidden]
             cell += candidate
+            cell *= 0.5
             out = new_h[layer]
             np.tanh(cell, out=out)
             out *= gates[:, 2 * hidden :]
@@ -248,12 +252,148 @@ class RewardRNN:
         logits -= np.log(np.exp(logits).sum(axis=1, keepdims=True))
         return logits, (new_h, new_c)
 
+    def stream(self) -> RewardRNNStream:
+        """A stateful scorer of one composition (what the single environment uses)."""
+        if self.backend == "numpy" and self.num_layers == 1:
+            return _FusedStream(self)
+        return RewardRNNStream(self)
+
     def _torch_step(self, tokens: Any, state: Any):
         tokens = torch.as_tensor(np.asarray(tokens, dtype=np.int64).reshape(-1))
         with torch.inference_mode():
             logits, state = self.model.step(tokens, state)
             log_probs = torch.log_softmax(logits.float(), dim=-1)
         return log_probs.numpy(), state
+
+
+class RewardRNNStream:
+    """One composition scored token by token: ``prime(primer)``, then per step
+    ``log_prob(action)`` and ``feed(action)``. Works with every backend."""
+
+    def __init__(self, rnn: RewardRNN) -> None:
+        self.rnn = rnn
+        self._log_probs: np.ndarray | None = None
+        self._state: Any = None
+
+    def prime(self, primer: Sequence[int] | np.ndarray) -> None:
+        """Start over from the zero state and feed ``primer`` (at least one token)."""
+        self._log_probs, self._state = self.rnn.prime([primer])
+
+    def feed(self, token: int) -> None:
+        self._log_probs, self._state = self.rnn.step(token, self._state)
+
+    def log_prob(self, token: int) -> float:
+        """``log p(token | everything fed so far)``."""
+        return float(self._log_probs[0, token])
+
+    def log_probs(self) -> np.ndarray:
+        """``float32[V]``: the log-probabilities of every next token."""
+        return self._log_probs[0].copy()
+
+
+class _FusedStream(RewardRNNStream):
+    """A one-layer LSTM scored and stepped in about ten numpy calls per token, no allocation.
+
+    ``x = [h', one-hot(token), 1]`` (with ``h' = 2h``) lives in one buffer and a single
+    mat-vec ``y = x @ W`` gives both the logits of the *previous* state (``log p(token)``) and
+    the gate pre-activations of this token: ``W`` stacks ``[W_out / 2 | W_hh' / 2]`` over
+    ``[0 | W_ih']`` over ``[b_out | b']``. The gates are laid out ``[o, i, f, g]`` and the cell
+    state sits right after them, so ``[i, f] * [g, c]`` is one multiply. After the last action of
+    an episode only ``log_prob`` is needed, which costs the mat-vec and a softmax sum.
+    """
+
+    def __init__(self, rnn: RewardRNN) -> None:
+        super().__init__(rnn)
+        lstm, output = rnn.model.lstm, rnn.model.output
+        hidden, size = rnn.hidden_size, rnn.vocab_size
+        blocks = [3, 0, 1, 2]  # torch's i, f, g, o -> o, i, f, g
+        order = np.concatenate([np.arange(b * hidden, (b + 1) * hidden) for b in blocks])
+        scale = np.concatenate([np.full(3 * hidden, 0.5), np.ones(hidden)])
+        w_ih = lstm.weight_ih_l0.detach().double().numpy()[order].T * scale
+        w_hh = lstm.weight_hh_l0.detach().double().numpy()[order].T * scale
+        bias = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().double().numpy()[order] * scale
+        w_out = output.weight.detach().double().numpy().T
+        weights = np.zeros((hidden + size + 1, size + 4 * hidden))
+        weights[:hidden, :size] = 0.5 * w_out
+        weights[:hidden, size:] = 0.5 * w_hh
+        weights[hidden : hidden + size, size:] = w_ih
+        weights[-1, :size] = output.bias.detach().double().numpy()
+        weights[-1, size:] = bias
+        self.weights = _f32(weights)
+        self.hidden, self.size = hidden, size
+        # exp() of float32 logits overflows past 88; |logits| <= rnn._max_logit
+        self.exp_dtype = np.float32 if rnn._max_logit < 80 else np.float64
+        self.x = np.zeros(hidden + size + 1, np.float32)
+        self.x[-1] = 1.0
+        self.y = np.zeros(size + 5 * hidden, np.float32)  # [logits | o, i, f, g | c]
+        self.product = np.zeros(2 * hidden, np.float32)
+        self.tanh_cell = np.zeros(hidden, np.float32)
+        y, h4 = self.y, size + 4 * hidden
+        self._projection = y[:h4]
+        self._logits = y[:size]
+        self._gates = y[size:h4]
+        self._sigmoid_gates = y[size : size + 3 * hidden]
+        self._output_gate = y[size : size + hidden]
+        self._input_forget = y[size + hidden : size + 3 * hidden]
+        self._candidate_cell = y[size + 3 * hidden :]
+        self._cell = y[h4:]
+        self._h = self.x[:hidden]
+        self._product_a = self.product[:hidden]
+        self._product_b = self.product[hidden:]
+        self.token = -1  # one-hot index set in x (-1: none)
+        self.projected = False  # y holds x @ W for the current x
+        self.exp_logits = np.ones(size, self.exp_dtype)
+        self.total = 1.0
+
+    def _project(self, token: int) -> None:
+        x = self.x
+        if self.token >= 0:
+            x[self.hidden + self.token] = 0.0
+        if token >= 0:
+            x[self.hidden + token] = 1.0
+        self.token = token
+        np.matmul(x, self.weights, out=self._projection)
+        self.projected = True
+
+    def prime(self, primer: Sequence[int] | np.ndarray) -> None:
+        self.x[:-1] = 0.0
+        self.y.fill(0.0)
+        self.token = -1
+        self.projected = False
+        for token in np.asarray(primer, dtype=np.int64).reshape(-1).tolist():
+            self.feed(token)
+
+    def log_prob(self, token: int) -> float:
+        if not self.projected or self.token != token:
+            self._project(token)
+        exp_logits = np.exp(self._logits, dtype=self.exp_dtype)
+        return math.log(float(exp_logits[token]) / float(exp_logits.sum()))
+
+    def feed(self, token: int) -> None:
+        if not self.projected or self.token != token:
+            self._project(token)
+        np.tanh(self._gates, out=self._gates)
+        self._sigmoid_gates += 1.0  # 2 sigmoid(.) of the output, input, forget gates
+        np.multiply(self._input_forget, self._candidate_cell, out=self.product)  # [2i g, 2f c]
+        cell = self._cell
+        np.add(self._product_a, self._product_b, out=cell)
+        cell *= 0.5
+        np.tanh(cell, out=self.tanh_cell)
+        np.multiply(self.tanh_cell, self._output_gate, out=self._h)  # h' = 2 o tanh(c)
+        self.projected = False
+
+    def log_probs(self) -> np.ndarray:
+        token = self.token
+        self._project(-1)  # the one-hot only feeds the gates: logits need none
+        logits = self._logits.astype(np.float64)
+        result = logits - logits.max()
+        result -= math.log(np.exp(result).sum())
+        self._project(token)
+        return result.astype(np.float32)
+
+
+def _f32(array: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(array, dtype=np.float32)
 
 
 def _batch_dim(model: NoteRNN, tensor: torch.Tensor) -> int:

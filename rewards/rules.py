@@ -7,6 +7,7 @@ incremental API, O(1) per step, that never touches music21 (the key is read once
     rule.reset(composition)            # a new composition starts
     rule.reward(composition, action)   # the term for playing ``action`` now (pure: no state change)
     rule.update(composition, action)   # ``action`` was played; called before it is appended
+    rule.step(composition, action)     # reward then update, in one call (optional, faster)
 
 ``composition`` is the :class:`~rewards.composition.Composition` *before* the action. Values are
 those of the table in DESIGN.md, before the ``1 / c`` scale the environment applies.
@@ -93,6 +94,13 @@ class Rule:
     def update(self, composition: Composition, action: int) -> None:
         """``action`` was played (``composition`` does not hold it yet)."""
 
+    def step(self, composition: Composition, action: int) -> float:
+        """``reward`` then ``update`` in one call (what the environment calls; built-in rules
+        override it to share work between the two)."""
+        term = self.reward(composition, action)
+        self.update(composition, action)
+        return term
+
     def batch(self, num_envs: int) -> BatchRule | None:
         """A vectorised twin for ``num_envs`` compositions, or None (the vector env then keeps
         one copy of this rule per composition)."""
@@ -163,6 +171,8 @@ class KeyRule(Rule):
     def reward(self, composition: Composition, action: int) -> float:
         return self._values[action]
 
+    step = reward  # stateless: nothing to update
+
     def batch(self, num_envs: int) -> BatchRule:
         return _TableBatch(self.name, self.values)
 
@@ -219,6 +229,8 @@ class TonicRule(Rule):
         elif step > last_bar + 1:
             values[[NO_EVENT, NOTE_OFF]] = self.amount
         return values
+
+    step = reward  # stateless: nothing to update
 
     def batch(self, num_envs: int) -> BatchRule:
         return _TonicBatch(self)
@@ -293,6 +305,11 @@ class RepetitionRule(Rule):
 
     def reward(self, composition: Composition, action: int) -> float:
         return self.penalty if self.excessive(action) else 0.0
+
+    def step(self, composition: Composition, action: int) -> float:
+        term = self.penalty if self.excessive(action) else 0.0
+        self.update(composition, action)
+        return term
 
     def update(self, composition: Composition, action: int) -> None:
         if action == NO_EVENT:
@@ -375,8 +392,8 @@ class AutocorrelationRule(Rule):
 
         rho_lag = sum_{i >= lag} (s_i - m)(s_{i-lag} - m) / n / var(s)      (undefined if var = 0)
 
-    Kept as integer running sums (sum, sum of squares, lagged products, first and last ``lags``
-    tokens), so each step is O(1) and the threshold test is exact: with
+    Kept as integer running sums (sum, sum of squares, lagged products; the first and last
+    ``lags`` tokens are read from the composition), so each step is O(1) and the threshold test is exact: with
     ``D = n * sum(s^2) - sum(s)^2`` and ``Q = n^2 P - n S (A + B) + (n - lag) S^2``
     (``P`` the lagged product sum, ``A``/``B`` the sums of the overlapping windows),
     ``rho_lag = Q / (n D)``.
@@ -388,7 +405,7 @@ class AutocorrelationRule(Rule):
         self, weight: float = 3.0, lags: Sequence[int] = (1, 2, 3), threshold: float = 0.15
     ) -> None:
         self.weight = float(weight)
-        self.lags = tuple(int(lag) for lag in lags)
+        self.lags = tuple(sorted({int(lag) for lag in lags}))
         if not self.lags or min(self.lags) < 1:
             raise ValueError(f"autocorrelation lags must be >= 1, got {lags}")
         self.threshold = float(threshold)
@@ -399,47 +416,56 @@ class AutocorrelationRule(Rule):
         self.reset(None)
 
     def reset(self, composition: Composition | None) -> None:
-        self.n = 0
         self.total = 0
         self.squares = 0
-        self.products = dict.fromkeys(self.lags, 0)
-        self.head: list[int] = []  # the first max(lags) tokens
-        self.tail: list[int] = []  # the last max(lags) tokens
+        self.products = [0] * len(self.lags)  # sum_i s_i s_{i - lag}, per lag
+        self.head_sums = [0] * len(self.lags)  # sum of the first `lag` tokens, per lag
 
-    def reward(self, composition: Composition, action: int) -> float:
-        n = self.n + 1
-        total = self.total + action
-        spread = n * (self.squares + action * action) - total * total  # n^2 var
-        if spread == 0:
-            return 0.0  # rl_tuner: nan coefficient, skipped
-        tail = self.tail
-        head = self.head
+    def _penalty(
+        self, tokens: list[int], action: int, total: int, squares: int, commit: bool
+    ) -> float:
+        """The term for ``tokens + [action]``; with ``commit``, keeps the new running sums."""
+        n = len(tokens) + 1
+        spread = n * squares - total * total  # n^2 var
+        n_spread = n * spread
+        limit = self._num * n_spread
+        n2, n_total, total2 = n * n, n * total, total * total
         penalty = 0.0
-        for lag in self.lags:
+        products, head_sums = self.products, self.head_sums
+        tail, covered = action, 0  # tail: sum of the last `lag` tokens of tokens + [action]
+        for k, lag in enumerate(self.lags):
             if n <= lag:
-                continue  # no overlapping pairs: rho = 0
-            product = self.products[lag] + action * tail[-lag]
-            # A: all but the first `lag` tokens; B: all but the last `lag` tokens
-            first = sum(head[:lag])
-            last = action + sum(tail[len(tail) - lag + 1 :]) if lag > 1 else action
-            q = n * n * product - n * total * (2 * total - first - last) + (n - lag) * total * total
-            if abs(q) * self._den > self._num * n * spread:
-                penalty += abs(q) / (n * spread)
+                break  # lags ascend: no overlapping pairs from here on (rho = 0)
+            product = products[k] + action * tokens[-lag]
+            head = head_sums[k] if n > lag + 1 else sum(tokens[:lag])
+            if commit:
+                products[k] = product
+                head_sums[k] = head
+            if spread == 0:
+                continue  # rl_tuner: nan coefficient, skipped
+            while covered < lag - 1:
+                covered += 1
+                tail += tokens[-covered]
+            # A = total - head, B = total - tail
+            q = n2 * product - n_total * (2 * total - head - tail) + (n - lag) * total2
+            if q < 0:
+                q = -q
+            if q * self._den > limit:
+                penalty += q / n_spread
         return -self.weight * penalty if penalty else 0.0
 
+    def reward(self, composition: Composition, action: int) -> float:
+        return self._penalty(
+            composition.tokens, action, self.total + action, self.squares + action * action, False
+        )
+
     def update(self, composition: Composition, action: int) -> None:
-        tail = self.tail
-        for lag in self.lags:
-            if len(tail) >= lag:
-                self.products[lag] += action * tail[-lag]
-        self.n += 1
+        self.step(composition, action)
+
+    def step(self, composition: Composition, action: int) -> float:
         self.total += action
         self.squares += action * action
-        if len(self.head) < self._max_lag:
-            self.head.append(action)
-        tail.append(action)
-        if len(tail) > self._max_lag:
-            del tail[0]
+        return self._penalty(composition.tokens, action, self.total, self.squares, True)
 
     def batch(self, num_envs: int) -> BatchRule:
         return _AutocorrelationBatch(self, num_envs)
@@ -453,12 +479,12 @@ class _AutocorrelationBatch(BatchRule):
         self.parent = parent
         self.total = np.zeros(num_envs, dtype=np.int64)
         self.squares = np.zeros(num_envs, dtype=np.int64)
-        self.products = {lag: np.zeros(num_envs, dtype=np.int64) for lag in parent.lags}
+        self.products = [np.zeros(num_envs, dtype=np.int64) for _ in parent.lags]
 
     def reset(self, composition: BatchComposition) -> None:
         self.total.fill(0)
         self.squares.fill(0)
-        for array in self.products.values():
+        for array in self.products:
             array.fill(0)
 
     def reward(self, composition: BatchComposition, actions: np.ndarray) -> np.ndarray:
@@ -469,10 +495,10 @@ class _AutocorrelationBatch(BatchRule):
         total = self.total + actions
         spread = n * (self.squares + actions * actions) - total * total
         penalty = np.zeros(actions.shape)
-        for lag in p.lags:
+        for k, lag in enumerate(p.lags):
             if n <= lag:
                 continue
-            product = self.products[lag] + actions * before[:, step - lag]
+            product = self.products[k] + actions * before[:, step - lag]
             first = before[:, :lag].sum(axis=1)
             last = actions + before[:, step - lag + 1 : step].sum(axis=1)
             q = np.abs(
@@ -484,7 +510,7 @@ class _AutocorrelationBatch(BatchRule):
 
     def update(self, composition: BatchComposition, actions: np.ndarray) -> None:
         step = composition.step
-        for lag, products in self.products.items():
+        for lag, products in zip(self.parent.lags, self.products):
             if step >= lag:
                 products += actions * composition.tokens[:, step - lag]
         self.total += actions
@@ -532,18 +558,28 @@ class MotifRule(Rule):
         return self.value(distinct) if distinct >= self.min_notes else 0.0
 
     def update(self, composition: Composition, action: int) -> None:
+        self.step(composition, action)
+
+    def step(self, composition: Composition, action: int) -> float:
+        """Add ``action`` to the window (then it spans ``bar_length`` tokens: read the term),
+        then drop the oldest token."""
         counts = self.counts
         if action >= 2:
             counts[action] = counts.get(action, 0) + 1
         tokens = composition.tokens
         leaving = len(tokens) + 1 - self.bar_length  # index that leaves the window
+        term = 0.0
         if leaving >= 0:
+            distinct = len(counts)
+            if distinct >= self.min_notes:
+                term = self.amount + max((distinct - self.min_notes) * self.bonus, 0)
             old = tokens[leaving]
             if old >= 2:
                 if counts[old] == 1:
                     del counts[old]
                 else:
                     counts[old] -= 1
+        return term
 
     def batch(self, num_envs: int) -> BatchRule:
         return _MotifBatch(self, num_envs)
@@ -621,6 +657,16 @@ class RepeatedMotifRule(Rule):
         if self.prefix * self.base + action in self.earlier:
             return self.value(distinct)
         return 0.0
+
+    def step(self, composition: Composition, action: int) -> float:
+        gram = self.prefix * self.base + action
+        term = 0.0
+        if gram in self.earlier:  # rare: only then count the motif's notes
+            distinct = self.motif.distinct(composition, action)
+            if distinct >= self.min_notes:
+                term = self.value(distinct)
+        self.update(composition, action)
+        return term
 
     def update(self, composition: Composition, action: int) -> None:
         self.motif.update(composition, action)
@@ -809,6 +855,8 @@ class IntervalRule(Rule):
     def reward(self, composition: Composition, action: int) -> float:
         return self._values[composition.last_note][action]
 
+    step = reward  # stateless: nothing to update
+
     def batch(self, num_envs: int) -> BatchRule:
         return _IntervalBatch(self)
 
@@ -876,9 +924,13 @@ class LeapResolutionRule(Rule):
         return self._outcome(composition, action)[0]
 
     def update(self, composition: Composition, action: int) -> None:
-        _, self.direction, self.leapt_from, self.steps_since_leap = self._outcome(
+        self.step(composition, action)
+
+    def step(self, composition: Composition, action: int) -> float:
+        term, self.direction, self.leapt_from, self.steps_since_leap = self._outcome(
             composition, action
         )
+        return term
 
     def batch(self, num_envs: int) -> BatchRule:
         return _LeapBatch(self, num_envs)

@@ -32,13 +32,29 @@ def _method(rule: Any, name: str):
     return method
 
 
-def _float_reward(rule: Any):
-    """``rule.reward``; user rules' values are converted to Python floats."""
+def _stepper(rule: Any):
+    """A ``step(composition, action) -> float`` for any rule: the built-ins' own, else
+    ``reward`` then ``update`` (user rules' values converted to Python floats)."""
     from rewards.rules import Rule  # noqa: PLC0415
 
     if isinstance(rule, Rule) and not isinstance(rule, FunctionRule):
-        return rule.reward
-    reward = rule.reward
+        return rule.step
+    reward, update = rule.reward, getattr(rule, "update", None)
+    if callable(getattr(rule, "step", None)):
+        step = rule.step
+        return lambda composition, action: float(step(composition, action))
+    if update is None:
+        return lambda composition, action: float(reward(composition, action))
+
+    def step(composition: Composition, action: int) -> float:
+        term = float(reward(composition, action))
+        update(composition, action)
+        return term
+
+    return step
+
+
+def _float(reward):
     return lambda composition, action: float(reward(composition, action))
 
 
@@ -64,8 +80,8 @@ class TheoryReward:
         self.rules: list[RuleLike] = check_rules(rules, self.tables, vocabulary)
         self.names = tuple(rule.name for rule in self.rules)
         self.composition = Composition(melody_length, self.tables)
-        self._rewards = [(rule.name, _float_reward(rule)) for rule in self.rules]
-        self._updates = [m for m in (_method(r, "update") for r in self.rules) if m is not None]
+        self._rewards = [(rule.name, _float(rule.reward)) for rule in self.rules]
+        self._steps = [(rule.name, _stepper(rule)) for rule in self.rules]
         self._resets = [m for m in (_method(r, "reset") for r in self.rules) if m is not None]
         self.reset()
 
@@ -81,12 +97,20 @@ class TheoryReward:
 
     def step(self, action: int) -> dict[str, float]:
         """The terms of ``action``, then play it (update the rules, append it)."""
+        return self.step_total(action)[0]
+
+    def step_total(self, action: int) -> tuple[dict[str, float], float]:
+        """``(terms, sum of the terms in rule order)`` of ``action``, then play it."""
         composition = self.composition
-        terms = {name: reward(composition, action) for name, reward in self._rewards}
-        for update in self._updates:
-            update(composition, action)
-        composition.append(action)
-        return terms
+        terms = {}
+        total = 0.0
+        for name, step in self._steps:
+            terms[name] = term = step(composition, action)
+            total += term
+        composition.tokens.append(action)
+        if action >= 2:
+            composition.last_note = action
+        return terms, total
 
 
 class BatchTheoryReward:
@@ -110,13 +134,15 @@ class BatchTheoryReward:
         self.names = tuple(rule.name for rule in self.rules)
         self.composition = BatchComposition(self.num_envs, melody_length, self.tables)
         self._parts: list[tuple[str, Any, list[Any] | None]] = []
+        self._copies: dict[str, list[Any]] = {}
         for rule in self.rules:
             batch = rule.batch(self.num_envs) if callable(getattr(rule, "batch", None)) else None
             if batch is not None:
                 self._parts.append((rule.name, batch, None))
             else:
                 copies = [copy.deepcopy(rule) for _ in range(self.num_envs)]
-                self._parts.append((rule.name, None, copies))
+                self._copies[rule.name] = copies
+                self._parts.append((rule.name, None, [_stepper(c) for c in copies]))
         self._singles: list[Composition] | None = None
         if any(copies is not None for _, _, copies in self._parts):
             self._singles = [Composition(melody_length, self.tables) for _ in range(self.num_envs)]
@@ -127,11 +153,11 @@ class BatchTheoryReward:
         if self._singles is not None:
             for single in self._singles:
                 single.reset()
-        for _, batch, copies in self._parts:
+        for name, batch, _ in self._parts:
             if batch is not None:
                 batch.reset(self.composition)
             else:
-                for rule, single in zip(copies, self._singles):
+                for rule, single in zip(self._copies[name], self._singles):
                     reset = _method(rule, "reset")
                     if reset is not None:
                         reset(single)
@@ -140,25 +166,20 @@ class BatchTheoryReward:
         """``{name: float64[N]}`` terms of ``actions`` (``int64[N]``), then play them."""
         composition = self.composition
         terms: dict[str, np.ndarray] = {}
-        for name, batch, copies in self._parts:
+        for name, batch, steppers in self._parts:
             if batch is not None:
                 terms[name] = np.asarray(batch.reward(composition, actions), dtype=np.float64)
             else:
                 terms[name] = np.array(
                     [
-                        rule.reward(single, int(a))
-                        for rule, single, a in zip(copies, self._singles, actions.tolist())
+                        step(single, a)
+                        for step, single, a in zip(steppers, self._singles, actions.tolist())
                     ],
                     dtype=np.float64,
                 )
-        for _, batch, copies in self._parts:
+        for _, batch, _ in self._parts:
             if batch is not None:
                 batch.update(composition, actions)
-            else:
-                for rule, single, a in zip(copies, self._singles, actions.tolist()):
-                    update = _method(rule, "update")
-                    if update is not None:
-                        update(single, a)
         if self._singles is not None:
             for single, a in zip(self._singles, actions.tolist()):
                 single.append(a)
