@@ -1,0 +1,83 @@
+"""Both Note RNNs: one interface, whole-sequence == step-by-step, sizes, checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pretrain.checkpoint import load_note_rnn, save_note_rnn
+from pretrain.command import lstm_parameters, rhn_hidden_for_parameters
+from pretrain.models import LSTMNoteRNN, NoteRNNConfig, build_note_rnn
+from pretrain.rhn import RHNNoteRNN
+
+CONFIGS = {
+    "lstm": NoteRNNConfig(kind="lstm", hidden_size=12, num_layers=2),
+    "rhn": NoteRNNConfig(kind="rhn", hidden_size=12, depth=3),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CONFIGS))
+def test_forward_log_probs_equal_step_by_step(kind):
+    torch.manual_seed(0)
+    model = build_note_rnn(CONFIGS[kind]).eval()
+    tokens = torch.randint(0, 38, (5, 13))
+    with torch.no_grad():
+        full, final = model(tokens)
+        state = model.initial_state(5)
+        for t in range(tokens.shape[1]):
+            logits, state = model.step(tokens[:, t], state)
+            torch.testing.assert_close(
+                F.log_softmax(logits, -1), F.log_softmax(full[:, t], -1), rtol=1e-5, atol=1e-6
+            )
+    for a, b in zip(state, final):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("kind", sorted(CONFIGS))
+def test_interface_shapes(kind):
+    model = build_note_rnn(CONFIGS[kind])
+    assert isinstance(model, LSTMNoteRNN if kind == "lstm" else RHNNoteRNN)
+    logits, state = model(torch.zeros(3, 4, dtype=torch.long))
+    assert logits.shape == (3, 4, 38)
+    assert isinstance(state, tuple)
+    if kind == "rhn":
+        assert len(state) == 1 and state[0].shape == (3, 12)
+    logits, _ = model.step(torch.zeros(3, dtype=torch.long), model.initial_state(3))
+    assert logits.shape == (3, 38)
+    assert model.output.weight.shape == (38, 12)
+
+
+@pytest.mark.parametrize("depth", [3, 5])
+def test_default_rhn_matches_the_lstm_parameter_count(depth):
+    target = lstm_parameters(100, 38)
+    assert target == build_note_rnn(NoteRNNConfig(kind="lstm")).num_parameters()
+    hidden = rhn_hidden_for_parameters(target, depth, 38)
+    params = build_note_rnn(
+        NoteRNNConfig(kind="rhn", hidden_size=hidden, depth=depth)
+    ).num_parameters()
+    bigger = build_note_rnn(
+        NoteRNNConfig(kind="rhn", hidden_size=hidden + 1, depth=depth)
+    ).num_parameters()
+    assert params <= target < bigger
+    assert abs(params - target) / target < 0.02
+
+
+def test_rhn_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = build_note_rnn(NoteRNNConfig(kind="rhn", hidden_size=9, depth=2, transform_bias=-3.0))
+    save_note_rnn(model, tmp_path / "r", metrics={"accuracy": 0.1})
+    loaded, meta = load_note_rnn(tmp_path / "r")
+    assert isinstance(loaded, RHNNoteRNN) and meta["config"].depth == 2
+    tokens = torch.randint(0, 38, (2, 6))
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(tokens)[0], loaded(tokens)[0])
+
+
+def test_config_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="hidden_size must be >= 1"):
+        NoteRNNConfig(kind="rhn", hidden_size=0)
+    with pytest.raises(ValueError, match="unknown"):
+        NoteRNNConfig(kind="gru")
+    with pytest.raises(ValueError, match="needs kind 'rhn'"):
+        RHNNoteRNN(NoteRNNConfig(kind="lstm"))

@@ -1,0 +1,124 @@
+"""``sequence-tutor pretrain``: a small end-to-end run, and every bad input as one line, exit 2."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from agents.cli import main
+from pretrain.checkpoint import load_note_rnn
+
+PHRASES = ["GABc d2B2|c2A2 B2G2", "ABcd e2d2|B2A2 G4", "c2e2 g2e2|f2d2 c4", "E2G2 A2G2|E2D2 C4"]
+
+
+@pytest.fixture(scope="module")
+def data_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("melodies")
+    tunes = []
+    for i in range(12):
+        body = "|".join(PHRASES[(i + j) % 4] for j in range(3))
+        tunes.append(f"X:{i + 1}\nT:Tune {i}\nM:4/4\nL:1/8\nK:C\n{body}|]\n")
+    (folder / "tunes.abc").write_text("\n".join(tunes), encoding="utf-8")
+    return folder
+
+
+def _run(capsys, *argv):
+    code = main(["pretrain", *map(str, argv)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _fingerprint(folder) -> dict:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.is_file()
+    }
+
+
+def _small(data_folder, tmp_path):
+    return [
+        "--data", data_folder, "--cache-dir", tmp_path / "cache", "--workers", 1,
+        "--hidden", 8, "--batch-size", 4, "--window", 16, "--steps-per-epoch", 2,
+        "--no-progress", "--no-tensorboard",
+    ]  # fmt: skip
+
+
+def test_small_run_writes_checkpoint_and_protects_it(data_folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, *_small(data_folder, tmp_path), "--epochs", 2, "--out", out)
+    assert code == 0, err
+    assert f"wrote {out / 'note_rnn_lstm.safetensors'}" in stdout
+    model, meta = load_note_rnn(out / "note_rnn_lstm")
+    assert meta["config"].hidden_size == 8 and set(meta["metrics"]) >= {
+        "accuracy", "nonhold_accuracy", "perplexity", "parameters", "train_tokens_per_second"
+    }  # fmt: skip
+    before = _fingerprint(out)
+    # Run again without --resume: refused, nothing touched.
+    code, _, err = _run(capsys, *_small(data_folder, tmp_path), "--out", out)
+    assert (
+        code == 2 and "already holds a training run" in err and len(err.strip().splitlines()) == 1
+    )
+    # Resume as another model: refused, nothing touched.
+    code, _, err = _run(
+        capsys, *_small(data_folder, tmp_path), "--out", out, "--resume", "--model", "rhn"
+    )
+    assert code == 2 and "not the requested RHN" in err and "Traceback" not in err
+    assert _fingerprint(out) == before
+    # Resume with more epochs continues.
+    code, stdout, err = _run(
+        capsys, "--data", data_folder, "--cache-dir", tmp_path / "cache", "--out", out,
+        "--resume", "--epochs", 3, "--no-progress", "--no-tensorboard",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "resuming at step 4" in stdout and "stopped: epochs" in stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--hidden", "0"], "--hidden 0: expected an integer >= 1"),
+        (["--epochs", "-1"], "--epochs -1: expected an integer >= 1"),
+        (["--depth", "0", "--model", "rhn"], "--depth 0: expected an integer >= 1"),
+        (["--dropout", "1.5"], "--dropout 1.5: expected a number in [0, 1)"),
+        (["--lr", "0"], "--lr 0.0: expected a number > 0"),
+        (["--max-minutes", "-2"], "--max-minutes -2.0: expected a number > 0"),
+        (["--depth", "2"], "--depth applies to --model rhn only"),
+        (["--resume", "--overwrite"], "--resume and --overwrite: choose one"),
+    ],
+)
+def test_bad_option_values(argv, message, tmp_path, capsys):
+    code, _, err = _run(capsys, *argv, "--out", tmp_path / "out")
+    assert code == 2
+    assert err.strip() == f"sequence-tutor pretrain: error: {message}"
+    assert not (tmp_path / "out").exists()
+
+
+def test_out_is_a_file(tmp_path, capsys):
+    (tmp_path / "file").write_text("keep me")
+    code, _, err = _run(capsys, "--out", tmp_path / "file")
+    assert code == 2 and f"--out {tmp_path / 'file'}: exists and is not a folder" in err
+    assert (tmp_path / "file").read_text() == "keep me"
+
+
+def test_missing_and_empty_data(tmp_path, capsys):
+    code, _, err = _run(capsys, "--data", tmp_path / "nowhere", "--out", tmp_path / "out")
+    assert code == 2 and f"--data {tmp_path / 'nowhere'}: folder not found" in err
+    (tmp_path / "empty").mkdir()
+    code, _, err = _run(
+        capsys,
+        "--data",
+        tmp_path / "empty",
+        "--cache-dir",
+        tmp_path / "c",
+        "--out",
+        tmp_path / "out",
+    )
+    assert code == 2 and str(tmp_path / "empty") in err and len(err.strip().splitlines()) == 1
+
+
+def test_resume_without_a_run(tmp_path, capsys):
+    code, _, err = _run(capsys, "--resume", "--out", tmp_path / "out")
+    assert code == 2
+    assert f"{tmp_path / 'out' / 'resume.safetensors'}: no training state to resume" in err
