@@ -153,9 +153,11 @@ def test_piano_roll_png_is_the_env_rendering():
     png = piano_roll_png(tokens, DEFAULT_VOCABULARY, key="C major", primer=[16])
     decoded = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
     expected = piano_roll(
-        tokens.tolist(), 8, key_tables("C major"), cell_width=10, row_height=4, primer=[16]
+        tokens.tolist(), 8, key_tables("C major"), cell_width=34, row_height=4, primer=[16]
     )
     np.testing.assert_array_equal(decoded, expected)
+    long = piano_roll_png(np.ones(128, dtype=np.int64), DEFAULT_VOCABULARY)
+    assert Image.open(io.BytesIO(long)).size[0] == 2 * 130  # rolls keep a similar width
 
 
 # --- bad input -----------------------------------------------------------------------------

@@ -113,8 +113,9 @@ figure.curves img { max-width: 100%; background: #fff; border: 1px solid var(--r
 .composition audio { width: 100%; height: 36px; margin: 4px 0; }
 .score > svg { width: 100%; height: auto; display: block; }
 .score { margin: 4px 0; }
-img.piano-roll { width: 100%; height: auto; display: block; border: 1px solid var(--rule);
-                 image-rendering: pixelated; }
+/* every roll the same size whatever the melody's length, so neighbours compare at a glance */
+img.piano-roll { width: 100%; height: 220px; object-fit: fill; display: block;
+                 border: 1px solid var(--rule); image-rendering: pixelated; }
 .links { font-size: 13px; margin: 6px 0 0; }
 .links a { margin-right: 12px; }
 dl.details { display: grid; grid-template-columns: auto 1fr; gap: 0 10px; font-size: 12px;
@@ -244,7 +245,7 @@ def render_page(content: ReportContent) -> str:
             '<p class="meta">Each row: compositions of every agent from the same primer, '
             "side by side.</p>"
         )
-    grid = f"grid-template-columns: repeat({max(1, len(content.columns))}, minmax(280px, 1fr))"
+    grid = f"grid-template-columns: repeat({max(1, len(content.columns))}, minmax(280px, 680px))"
     for heading, views in content.rows:
         out.append(f'<div class="row"><h3>{_e(heading)}</h3>')
         out.append(f'<div class="comparison" style="{grid}">')

@@ -15,7 +15,8 @@ from pretrain.vocabulary import Vocabulary
 
 __all__ = ["piano_roll_png"]
 
-CELL_WIDTH = 10
+IMAGE_WIDTH = 340
+"""Target width in pixels: every roll gets about the same shape whatever the melody's length."""
 ROW_HEIGHT = 4
 
 
@@ -32,7 +33,7 @@ def piano_roll_png(
         [int(t) for t in tokens],
         len(tokens),
         key_tables(key, vocabulary),
-        cell_width=CELL_WIDTH,
+        cell_width=max(2, IMAGE_WIDTH // (len(tokens) + 2)),  # + primer cell and divider
         row_height=ROW_HEIGHT,
         primer=list(primer),
     )
