@@ -41,6 +41,9 @@ def split_abc_tunes(text: str) -> list[str]:
     """
     starts = [match.start() for match in _TUNE_START.finditer(text)]
     if not starts:
+        # a single tune written without its reference number is still a tune
+        if re.search(r"^K:", text, re.MULTILINE):
+            return [f"{ABC_VERSION_LINE}\nX:1\n{text.strip()}\n"]
         return []
     header = "\n".join(
         line

@@ -30,6 +30,7 @@ import json
 import math
 import os
 import time
+import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Iterable
@@ -414,6 +415,11 @@ def _run_tasks(tasks: list[tuple], workers: int, progress: bool) -> Iterable[tup
         import multiprocessing
 
         methods = multiprocessing.get_all_start_methods()
+        if "fork" in methods:
+            # import music21 and build the key profiles once, before forking, not per worker
+            import music21.abcFormat  # noqa: F401
+
+            _key_profiles()
         # fork starts workers with music21 already imported; spawn where fork does not exist
         context = multiprocessing.get_context("fork" if "fork" in methods else None)
         chunk = max(1, min(64, len(tasks) // (workers * 8)))
@@ -622,10 +628,12 @@ def load_corpus(
             )
         try:
             _write_cache(cache_path, tokens, lengths, meta)
-        except OSError as error:
-            raise SequenceTutorError(
-                f"cannot write the corpus cache {cache_path}: {error.strerror}"
-            ) from error
+        except OSError as error:  # a read-only cache folder should not cost the build
+            warnings.warn(
+                f"could not write the corpus cache {cache_path} ({error}); set "
+                "SEQUENCE_TUTOR_CACHE or cache_dir to a writable folder to reuse the build",
+                stacklevel=2,
+            )
     else:
         tokens, lengths, meta = cached
         build_seconds = 0.0

@@ -99,6 +99,10 @@ def test_split_abc_tunes_prefixes_version_and_copies_file_header():
     assert all(tune.startswith("%abc-2.1\nX:") for tune in tunes)
     assert all("L:1/4" in tune and "prose" not in tune for tune in tunes)
     assert [n.duration for n in abc_tune_melody(tunes[1]).notes] == [1.0, 1.0]
+    # one tune without its X: line is still read; text without any tune is not
+    lone = split_abc_tunes("T:lone\nL:1/4\nK:C\nc d e|\n")
+    assert len(lone) == 1 and len(abc_tune_melody(lone[0]).notes) == 3
+    assert split_abc_tunes("just prose\n") == []
 
 
 def test_abc_version_fixes_carried_accidentals_in_essen_ballad30_tune_158():
@@ -261,6 +265,14 @@ def test_cache_bytes_are_deterministic_and_versioned_by_sources(mixed_folder, tm
     assert changed.report.cache_path != corpus.report.cache_path
     assert changed.hash != corpus.hash
     assert changed.report.skipped == {"unreadable": 2}
+
+
+def test_unwritable_cache_warns_and_still_returns_the_corpus(mixed_folder, tmp_path):
+    blocker = tmp_path / "cache-is-a-file"
+    blocker.write_text("not a folder")
+    with pytest.warns(UserWarning, match="could not write the corpus cache"):
+        corpus = load_corpus(mixed_folder, cache_dir=blocker, progress=False, workers=1)
+    assert corpus.report.kept == 5 and not corpus.report.from_cache
 
 
 def test_damaged_cache_is_rebuilt(mixed_folder, tmp_path):
