@@ -270,6 +270,21 @@ class RHNNoteRNN(NoteRNN):
             return None
         return [float(v) for v in self._gate_means]
 
+    @torch.no_grad()
+    def transform_gates(self, tokens: torch.Tensor, state: State | None = None) -> torch.Tensor:
+        """Transform-gate activations ``t_l`` of every micro-layer, ``[L, B, T, H]`` (no dropout;
+        for analysis and plots)."""
+        if state is None:
+            state = self.initial_state(tokens.shape[0], tokens.device)
+        fast_input, fast_recurrent, fast_bias, _ = _fast_parameters(
+            self.input_weight, self.recurrent_weight, self.bias
+        )
+        xw = F.embedding(tokens.t(), fast_input) + fast_bias[0]
+        _, acts, _, _ = _rhn_forward_loop(
+            xw, fast_recurrent, fast_bias, state[0] + 1.0, None, keep_buffers=False
+        )
+        return acts[..., self.config.hidden_size :].transpose(1, 2).clone()
+
     def _dropout_masks(self, batch: int, like: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         p = self.config.dropout
         if not (self.training and p > 0):

@@ -162,3 +162,20 @@ def test_output_layer_is_named_output():
     assert model.output.out_features == 38
     logits, _ = model(torch.zeros(1, 1, dtype=torch.long))
     assert logits.shape == (1, 1, 38)
+
+
+def test_transform_gates_match_the_equations():
+    model = _tiny(depth=2, hidden=3).eval()
+    tokens = torch.tensor([[5, 1, 14]])
+    gates = model.transform_gates(tokens)
+    assert gates.shape == (2, 1, 3, 3)
+    w, r, b = (p.detach().numpy() for p in (model.input_weight, model.recurrent_weight, model.bias))
+    s = np.zeros((1, 3))
+    for t, token in enumerate(tokens[0].tolist()):
+        for layer in range(2):
+            pre = s @ r[layer] + b[layer] + (w[token] if layer == 0 else 0.0)
+            gate = 1.0 / (1.0 + np.exp(-pre[:, 3:]))
+            np.testing.assert_allclose(gates[layer, :, t].numpy(), gate, rtol=1e-12)
+            s = np.tanh(pre[:, :3]) * gate + s * (1.0 - gate)
+    model(tokens)
+    np.testing.assert_allclose(model.gate_activity(), gates.mean(dim=(1, 2, 3)).numpy(), rtol=1e-12)
