@@ -76,7 +76,8 @@ class MelodyError(SequenceTutorError):
     Codes: ``"empty"`` (no notes), ``"polyphonic"`` (chords, overlapping notes or several
     parts), ``"off-grid"`` (too many notes lost to the sixteenth grid), ``"out-of-range"``
     (a pitch outside the vocabulary), ``"unpitched"`` (percussion), ``"unreadable"``
-    (the file cannot be parsed), ``"too-large"`` (file over :data:`MAX_FILE_BYTES`).
+    (the file cannot be parsed), ``"too-large"`` (file over :data:`MAX_FILE_BYTES`),
+    ``"too-long"`` (more than :data:`MAX_MELODY_STEPS` grid steps).
     """
 
     def __init__(self, reason: str, message: str) -> None:
@@ -290,19 +291,24 @@ def canonical_tokens(tokens: object, vocabulary: Vocabulary = DEFAULT_VOCABULARY
 
 
 def _parse_key(key: str):
+    """music21 Key of "C major", "Bb major", "F# minor", "a minor", or music21's "C" / "a"."""
     from music21 import key as m21key
 
-    text = key.strip()
-    words = text.split()
+    words = str(key).split()
     try:
         if len(words) == 2 and words[1].lower() in ("major", "minor"):
             tonic = words[0]
+            # English flats ("Bb", "Ebb") in music21's spelling ("B-", "E--")
+            accidentals = tonic[1:].replace("b", "-") if len(tonic) > 1 else ""
+            tonic = tonic[0] + accidentals
             return m21key.Key(tonic.upper() if words[1].lower() == "major" else tonic.lower())
-        return m21key.Key(text)
+        if len(words) == 1:
+            return m21key.Key(words[0])
     except Exception as error:
         raise SequenceTutorError(
             f"key {key!r} is not a key; expected e.g. 'C major' or 'A minor'"
         ) from error
+    raise SequenceTutorError(f"key {key!r} is not a key; expected e.g. 'C major' or 'A minor'")
 
 
 def tokens_to_stream(

@@ -185,6 +185,20 @@ def test_tokens_to_stream_keeps_key_and_tempo():
     assert float(part.highestTime) == 1.0
 
 
+@pytest.mark.parametrize(
+    "key, sharps, mode",
+    [
+        ("C major", 0, "major"),
+        ("Bb major", -2, "major"),
+        ("F# minor", 3, "minor"),
+        ("a", 0, "minor"),
+    ],
+)
+def test_key_names(key, sharps, mode):
+    found = tokens_to_stream([C4], key=key).parts[0].recurse().getElementsByClass("Key").first()
+    assert (found.sharps, found.mode) == (sharps, mode)
+
+
 def test_bad_arguments_raise_clear_errors(tmp_path):
     with pytest.raises(SequenceTutorError, match=r"melody\.wav"):
         write_melody([C4], tmp_path / "melody.wav")
