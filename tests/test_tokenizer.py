@@ -244,3 +244,11 @@ def test_oversized_file_is_refused_unread(tmp_path, monkeypatch):
     with pytest.raises(MelodyError) as error:
         read_melody(path)
     assert error.value.reason == "too-large"
+
+
+def test_read_kern_melody(tmp_path):
+    path = tmp_path / "tune.krn"
+    path.write_text("**kern\n*M4/4\n=1\n4c\n8d\n8e\n4r\n4f\n=2\n1g\n*-\n")
+    d4, e4, f4, g4 = (DEFAULT_VOCABULARY.pitch_to_token(p) for p in (62, 64, 65, 67))
+    expected = [C4, 1, 1, 1, d4, 1, e4, 1, NOTE_OFF, 1, 1, 1, f4, 1, 1, 1, g4] + [NO_EVENT] * 15
+    assert read_melody(path).tolist() == expected
