@@ -7,7 +7,9 @@ Write to a temporary file in the same folder, flush and fsync it, rename it over
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -38,10 +40,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) or type(exc).__name__ == "SafetensorError":
+            raise _write_error(exc, target) from exc
         raise
     _fsync_dir(target.parent)
+
+
+def _write_error(exc: BaseException, target: Path) -> OSError:
+    """An ``OSError`` naming ``target`` (not the temporary file) for a failed write.
+
+    safetensors reports a full disk as ``SafetensorError("... (os error 28)")``, which is not an
+    ``OSError``: callers and the command line would show a traceback instead of one line.
+    """
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return OSError(exc.errno, exc.strerror or str(exc), str(target))
+    match = re.search(r"os error (\d+)", str(exc))
+    code = int(match.group(1)) if match else errno.EIO
+    return OSError(code, os.strerror(code), str(target))
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -1,0 +1,177 @@
+"""Small training runs that can be killed, for the fault tests and ``benchmarks/reliability.py``.
+
+A run is started in a forked child (torch and the code are already imported, so a start costs
+milliseconds instead of seconds), killed with SIGKILL at a random moment, inspected on disk, and
+resumed. ``fingerprint`` reduces a finished run to what must not depend on interruptions.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+
+from pretrain.vocabulary import DEFAULT_VOCABULARY
+
+TINY_PRETRAIN = dict(
+    epochs=16, batch_size=16, window=48, steps_per_epoch=4, seed=0, patience=100, lr_decay=0.5
+)
+TIMING_KEYS = {"train_tokens_per_second", "elapsed", "seconds", "tokens_per_second"}
+
+
+def tiny_corpus(seed: int = 0, tunes: int = 40, length: int = 96):
+    """A CorpusLike of random token tunes (training needs only arrays, a vocabulary, a hash)."""
+    rng = np.random.default_rng(seed)
+    arrays = [
+        rng.integers(0, DEFAULT_VOCABULARY.size, length).astype(np.int8) for _ in range(tunes)
+    ]
+    return types.SimpleNamespace(
+        train=arrays[4:], valid=arrays[:4], vocabulary=DEFAULT_VOCABULARY, hash=f"tiny-{seed}"
+    )
+
+
+def run_pretrain(out: Path, log_path: Path | None = None, hidden: int = 48, **changes):
+    """Train (or resume, if ``out`` holds a run) the tiny Note RNN in this process."""
+    import torch  # noqa: PLC0415
+
+    from pretrain.models import NoteRNNConfig  # noqa: PLC0415
+    from pretrain.training import RESUME_FILE, TrainingConfig, train_note_rnn  # noqa: PLC0415
+
+    torch.set_num_threads(1)
+    resume = (Path(out) / RESUME_FILE).exists()
+    settings = dict(TINY_PRETRAIN, **changes)
+
+    def log(message: str) -> None:
+        if log_path is not None:
+            with open(log_path, "a") as handle:
+                handle.write(message + "\n")
+
+    return train_note_rnn(
+        tiny_corpus(),
+        out,
+        model_config=None if resume else NoteRNNConfig(hidden_size=hidden),
+        config=TrainingConfig(**settings),
+        resume=resume,
+        overrides=changes if resume else None,
+        progress=False,
+        tensorboard=False,
+        log=log,
+    )
+
+
+_WARM = []
+
+
+def warm_up() -> None:
+    """Run one tiny training in this process, once: torch's first ops take seconds, and every
+    forked child would pay that again unless the parent already did."""
+    if not _WARM:
+        import tempfile  # noqa: PLC0415
+
+        with tempfile.TemporaryDirectory() as folder:
+            run_pretrain(Path(folder) / "run", epochs=1)
+        _WARM.append(True)
+
+
+def fork_call(fn, *args, **kwargs) -> int:
+    """Run ``fn`` in a forked child (exit code 0 on success, 1 on an exception); return its pid."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            fn(*args, **kwargs)
+            code = 0
+        except BaseException as exc:  # the parent reads the exit code; say why on stderr
+            os.write(2, f"child failed: {type(exc).__name__}: {exc}\n".encode())
+        finally:
+            os._exit(code)
+    return pid
+
+
+def kill_at(pid: int, seconds: float) -> bool:
+    """SIGKILL ``pid`` after ``seconds``; True if it was still running (so it was killed)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return False
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return True
+
+
+def wait(pid: int, timeout: float = 300) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise TimeoutError(f"child {pid} still running after {timeout} s")
+
+
+def last_logged_epoch(log_path: Path) -> int:
+    if not log_path.exists():
+        return 0
+    epochs = [
+        int(line.split()[1].rstrip(":"))
+        for line in log_path.read_text().splitlines()
+        if line.startswith("epoch ")
+    ]
+    return max(epochs, default=0)
+
+
+def inspect_pretrain_out(out: Path) -> dict:
+    """Load every checkpoint file the run left; raise AssertionError on any damaged one."""
+    from safetensors.torch import load_file  # noqa: PLC0415
+
+    from pretrain.checkpoint import load_note_rnn  # noqa: PLC0415
+    from pretrain.training import RESUME_FILE, read_training_state  # noqa: PLC0415
+
+    result = {"resume_step": None, "checkpoint": False, "temp_files": 0}
+    for path in sorted(Path(out).iterdir()) if Path(out).exists() else []:
+        if path.name.startswith(".") and path.name.endswith(".tmp"):
+            result["temp_files"] += 1  # an interrupted atomic write: never read by anyone
+            continue
+        if path.suffix == ".safetensors":
+            load_file(str(path))  # raises on a torn file
+    state_path = Path(out) / RESUME_FILE
+    if state_path.exists():
+        _, state = read_training_state(state_path)
+        result["resume_step"] = int(state["step"])
+    checkpoints = sorted(Path(out).glob("note_rnn_*.json"))
+    for config in checkpoints:
+        load_note_rnn(config)
+        result["checkpoint"] = True
+    return result
+
+
+def fingerprint(out: Path) -> dict:
+    """What an interrupted-and-resumed run must share with an uninterrupted one."""
+    import json  # noqa: PLC0415
+
+    from pretrain.training import RESUME_FILE, read_training_state  # noqa: PLC0415
+
+    tensors, state = read_training_state(Path(out) / RESUME_FILE)
+    weights = {k: v.numpy().tobytes() for k, v in sorted(tensors.items()) if k.startswith("model.")}
+    history = [
+        {k: v for k, v in epoch.items() if k not in TIMING_KEYS} for epoch in state["history"]
+    ]
+    best = {}
+    for config in sorted(Path(out).glob("note_rnn_*.json")):
+        metrics = json.loads(config.read_text())["metrics"]
+        best = {k: v for k, v in metrics.items() if k not in TIMING_KEYS}
+    return {
+        "step": state["step"],
+        "weights": weights,
+        "history": history,
+        "best": best,
+        "finished": state["finished"],
+    }
