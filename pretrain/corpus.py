@@ -17,7 +17,8 @@ every kept tune's tokens as one int8 array, the tune lengths, and a JSON record 
 group ids, skip report, content hash). The fingerprint covers the file list with sizes and
 modification times plus every tokenizer setting, so checking it costs a few ``stat`` calls;
 :attr:`Corpus.hash` is the content hash (the bytes of every source file plus the settings), the
-same on every machine. The file is written atomically with fixed zip timestamps, so the same
+same on every machine. The fingerprint also covers music21's own files, so upgrading the parser
+rebuilds the cache. The file is written atomically with fixed zip timestamps, so the same
 sources give byte-identical caches.
 """
 
@@ -299,8 +300,25 @@ def _settings(vocabulary: Vocabulary) -> dict:
     }
 
 
+def _music21_stamp() -> str:
+    """Size and mtime of music21's version and ABC parser files: an upgrade rebuilds the cache.
+
+    (importlib.metadata would say the version too, but costs 70 ms of the 0.2 s reload budget.)
+    """
+    package = _music21_corpus_root().parent
+    stamp = []
+    for name in ("_version.py", "abcFormat/__init__.py"):
+        try:
+            stat = os.stat(package / name)
+        except OSError:
+            continue
+        stamp.append(f"{name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return ",".join(stamp)
+
+
 def _fingerprint(root: Path, files: list[str], settings: dict) -> str:
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    digest.update(_music21_stamp().encode())
     base = str(root.resolve())
     digest.update(base.encode())
     for relative in files:
