@@ -322,8 +322,11 @@ def _fingerprint(root: Path, files: list[str], settings: dict) -> str:
     base = str(root.resolve())
     digest.update(base.encode())
     for relative in files:
-        stat = os.stat(os.path.join(base, relative))
-        digest.update(f"\0{relative}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+        try:
+            stat = os.stat(os.path.join(base, relative))
+            digest.update(f"\0{relative}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+        except OSError:  # vanished since listing: the build will count it unreadable
+            digest.update(f"\0{relative}\0missing".encode())
     return digest.hexdigest()
 
 
@@ -454,11 +457,14 @@ def _content_hash(root: Path, files: list[str], settings: dict) -> str:
     for relative in files:
         path = root / relative
         digest.update(f"\0{relative}\0".encode())
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:  # refused unread by the tokenizer: its size is its content
-            digest.update(f"too-large {size}".encode())
-            continue
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        try:
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:  # refused unread by the tokenizer: its size is its content
+                digest.update(f"too-large {size}".encode())
+                continue
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        except OSError:  # counted as unreadable by the build; must not abort it
+            digest.update(b"unreadable")
     return digest.hexdigest()
 
 
@@ -472,7 +478,8 @@ def _build(
     examples: dict[str, list[str]] = {}
     for name in unreadable_files:
         skipped["unreadable"] += 1
-        examples.setdefault("unreadable", []).append(name)
+        if len(examples.setdefault("unreadable", [])) < 5:
+            examples["unreadable"].append(name)
     pieces: list[np.ndarray] = []
     kept_names: list[str] = []
     kept_groups: list[str] = []
