@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from music21 import chord, harmony, note, stream, tie
 
@@ -91,9 +91,7 @@ def test_canonical_tokens_rules():
     assert canonical_tokens([1, 1, 14, 0, 0, 1, 15]).tolist() == [0, 1, 14, 0, 1, 1, 15]
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=25, deadline=None)
 @given(canonical_melodies(), st.sampled_from([".mid", ".midi"]))
 def test_tokens_midi_tokens_round_trip(tokens, suffix):
     with tempfile.TemporaryDirectory() as folder:
