@@ -36,6 +36,7 @@ from agents.policy import (
     NoteRNNSource,
     RecurrentActor,
     observation_prefix,
+    sample_actions,
 )
 from pretrain.errors import SequenceTutorError
 
@@ -285,12 +286,11 @@ class SequenceTutorDQN(DQN):
         # Act with the policy from the first step: it starts as the Note RNN, whereas SB3's
         # uniform warm-up would fill the buffer with noise the agent never plays.
         assert self._last_obs is not None, "self._last_obs was not set"
-        self.policy.set_training_mode(False)
         logits = self.actor.logits(self._last_obs)  # type: ignore[arg-type]
         if self.policy.boltzmann:
-            actions = torch.multinomial(torch.softmax(logits, dim=1), 1).reshape(-1).numpy()
+            actions = sample_actions(logits)
         else:
-            actions = logits.argmax(dim=1).numpy()
+            actions = logits.argmax(axis=1)
         if self.exploration_rate > 0:
             # The global NumPy RNG, seeded by SB3, as DQN.predict uses it.
             explore = np.random.rand(n_envs) < self.exploration_rate  # noqa: NPY002
@@ -377,6 +377,7 @@ class SequenceTutorDQN(DQN):
             self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
             self.logger.record("train/loss", float(np.mean(losses)))
             self.logger.record("train/q_taken_mean", float(np.mean(values)))
+            self.actor.refresh()
 
     def _loss(
         self, current: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None

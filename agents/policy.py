@@ -232,6 +232,9 @@ class NoteRNNPolicy(DQNPolicy):
         return NoteRNNQNetwork(self.observation_space, self.action_space, rnn).to(self.device)
 
     def set_training_mode(self, mode: bool) -> None:
+        # SB3 calls this every rollout and training round; nn.Module.train walks every submodule.
+        if self.training == mode and self.q_net.training == mode:
+            return
         self.q_net.set_training_mode(mode)
         self.training = mode
 
@@ -283,6 +286,95 @@ class NoteRNNPolicy(DQNPolicy):
         return data
 
 
+class _TorchStepper:
+    """Steps any Note RNN through its ``step`` method (states stay torch tensors)."""
+
+    def __init__(self, net: NoteRNN) -> None:
+        self.net = net
+        self.batch_dims = _batch_dims(net)
+
+    def refresh(self) -> None:
+        pass
+
+    def initial(self, n: int) -> tuple:
+        return self.net.initial_state(n)
+
+    def select(self, reset: np.ndarray, state: tuple, initial: tuple) -> tuple:
+        mask = torch.as_tensor(reset)
+        return tuple(
+            torch.where(_expand(mask, s, d), s0, s)
+            for s, s0, d in zip(state, initial, self.batch_dims)
+        )
+
+    def concat(self, states: list[tuple]) -> tuple:
+        return tuple(torch.cat(parts, dim=d) for parts, d in zip(zip(*states), self.batch_dims))
+
+    def step(self, tokens: np.ndarray, state: tuple) -> tuple[np.ndarray, tuple]:
+        logits, state = self.net.step(torch.as_tensor(tokens), state)
+        return logits.numpy(), state
+
+    def run(self, tokens: np.ndarray) -> tuple[np.ndarray, tuple]:
+        logits, state = self.net(torch.as_tensor(tokens)[None])
+        return logits[:, -1].numpy(), state
+
+
+class _NumpyLSTMStepper:
+    """One-layer LSTM Note RNN step as a few float32 NumPy ops (≈ 10× less overhead than torch).
+
+    The one-hot input makes ``W_ih · x`` a row lookup. Weights are copied by :meth:`refresh`
+    (after each training round); gate order is PyTorch's (i, f, g, o).
+    """
+
+    def __init__(self, net: NoteRNN) -> None:
+        self.net = net
+        self.refresh()
+
+    def refresh(self) -> None:
+        lstm, output = self.net.lstm, self.net.output
+        with torch.no_grad():
+            self.w_in = lstm.weight_ih_l0.detach().T.contiguous().numpy().copy()
+            self.w_h = lstm.weight_hh_l0.detach().T.contiguous().numpy().copy()
+            self.b = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().numpy().copy()
+            self.w_out = output.weight.detach().T.contiguous().numpy().copy()
+            self.b_out = output.bias.detach().numpy().copy()
+
+    def initial(self, n: int) -> tuple:
+        hidden = self.w_h.shape[0]
+        return (np.zeros((n, hidden), np.float32), np.zeros((n, hidden), np.float32))
+
+    def select(self, reset: np.ndarray, state: tuple, initial: tuple) -> tuple:
+        return tuple(np.where(reset[:, None], s0, s) for s, s0 in zip(state, initial))
+
+    def concat(self, states: list[tuple]) -> tuple:
+        return tuple(np.concatenate(parts, axis=0) for parts in zip(*states))
+
+    def step(self, tokens: np.ndarray, state: tuple) -> tuple[np.ndarray, tuple]:
+        h, c = state
+        gates = self.w_in[tokens] + h @ self.w_h + self.b
+        i, f, g, o = np.split(gates, 4, axis=1)
+        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+        h = _sigmoid(o) * np.tanh(c)
+        return h @ self.w_out + self.b_out, (h, c)
+
+    def run(self, tokens: np.ndarray) -> tuple[np.ndarray, tuple]:
+        state = self.initial(1)
+        logits = None
+        for token in tokens:
+            logits, state = self.step(np.array([token]), state)
+        return logits, state
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (np.tanh(0.5 * x) + 1.0)  # overflow-free logistic
+
+
+def _stepper(net: NoteRNN) -> _TorchStepper | _NumpyLSTMStepper:
+    lstm = getattr(net, "lstm", None)
+    if isinstance(lstm, torch.nn.LSTM) and lstm.num_layers == 1 and lstm.bias:
+        return _NumpyLSTMStepper(net)
+    return _TorchStepper(net)
+
+
 class RecurrentActor:
     """Acts step by step, carrying the Q-network's (and prior's) recurrent state between calls.
 
@@ -291,28 +383,31 @@ class RecurrentActor:
     episode feeds only its newest token, a new episode (one token: the primer) restarts from the
     initial state, anything else (e.g. observations from elsewhere) is recomputed from scratch.
 
-    The state is computed with the weights current when each token was fed; the output layer is
-    applied with the current weights. While training the recurrent weights drift by a few
-    optimiser steps within a composition, so acting follows a slightly stale Q; this only changes
-    the behaviour policy of an off-policy learner, never the targets.
+    Call :meth:`refresh` after the weights change. States already carried were computed with the
+    weights current when each token was fed: while training, acting follows a Q that is a few
+    optimiser steps stale within a composition. This only changes the behaviour policy of an
+    off-policy learner, never its targets.
     """
 
     def __init__(self, policy: NoteRNNPolicy) -> None:
         self.policy = policy
-        self.nets: list[NoteRNN] = [policy.q_net.rnn]
+        self.steppers = [_stepper(policy.q_net.rnn)]
         if policy.prior is not None:
-            self.nets.append(policy.prior)
-        self.batch_dims = [_batch_dims(net) for net in self.nets]
+            self.steppers.append(_stepper(policy.prior))
         self.reset()
 
     def reset(self) -> None:
         """Forget all carried state (call when the env was reset from outside)."""
         self.fed: np.ndarray | None = None  # tokens fed per env
         self.last: np.ndarray | None = None  # last token fed per env
-        self.states: list[tuple[torch.Tensor, ...]] = []
+        self.states: list[tuple] = []
+
+    def refresh(self) -> None:
+        """Re-read the online weights (after an optimiser step)."""
+        self.steppers[0].refresh()
 
     @torch.no_grad()
-    def logits(self, obs: np.ndarray) -> torch.Tensor:
+    def logits(self, obs: np.ndarray) -> np.ndarray:
         """Unnormalised ``log π(· | s)`` for a batch of observations ``[N, 1 + T]``."""
         obs = np.asarray(obs)
         if obs.ndim == 1:
@@ -322,50 +417,49 @@ class RecurrentActor:
         rows = np.arange(len(obs))
         newest = obs[rows, count - 1].astype(np.int64)
         new_episode = count == 1
-        continuing = np.zeros_like(new_episode)
-        if self.fed is not None and len(self.fed) == len(obs):
+        if self.fed is None or len(self.fed) != len(obs):
+            if not new_episode.all():
+                return self._recompute(obs, count)
+            continuing = np.zeros_like(new_episode)
+        else:
             previous = obs[rows, np.maximum(count - 2, 0)]
             continuing = (count == self.fed + 1) & (previous == self.last)
-        if not np.all(new_episode | continuing) or (self.fed is None and not new_episode.all()):
-            return self._recompute(obs, count)
-        tokens = torch.as_tensor(newest)
-        reset = torch.as_tensor(new_episode)
+            if not np.all(new_episode | continuing):
+                return self._recompute(obs, count)
         outputs = []
-        for i, net in enumerate(self.nets):
-            if self.states and not reset.all():
-                initial = net.initial_state(len(obs))
-                state = tuple(
-                    torch.where(_expand(reset, s, d), s0, s)
-                    for s, s0, d in zip(self.states[i], initial, self.batch_dims[i])
-                )
+        for i, stepper in enumerate(self.steppers):
+            initial = stepper.initial(len(obs))
+            if self.states and continuing.any():
+                state = stepper.select(new_episode, self.states[i], initial)
             else:
-                state = net.initial_state(len(obs))
-            out, state = net.step(tokens, state)
+                state = initial
+            out, state = stepper.step(newest, state)
             outputs.append(out)
-            if len(self.states) > i:
+            if i < len(self.states):
                 self.states[i] = state
             else:
                 self.states.append(state)
-        self.fed, self.last = count.copy(), newest
-        return self.policy.action_logits(outputs[0], outputs[1] if len(outputs) > 1 else None)
+        self.fed, self.last = count, newest
+        return self._action_logits(outputs)
 
-    def _recompute(self, obs: np.ndarray, count: np.ndarray) -> torch.Tensor:
-        per_net_states: list[list[tuple[torch.Tensor, ...]]] = [[] for _ in self.nets]
-        per_net_out: list[list[torch.Tensor]] = [[] for _ in self.nets]
-        for row, n in zip(obs, count):
-            tokens = torch.as_tensor(row[:n].astype(np.int64))[None]
-            for i, net in enumerate(self.nets):
-                out, state = net(tokens)
-                per_net_out[i].append(out[:, -1])
-                per_net_states[i].append(state)
-        self.states = [
-            tuple(torch.cat(parts, dim=d) for parts, d in zip(zip(*states), dims))
-            for states, dims in zip(per_net_states, self.batch_dims)
-        ]
-        self.fed = count.copy()
+    def _recompute(self, obs: np.ndarray, count: np.ndarray) -> np.ndarray:
+        outputs, states = [], []
+        for stepper in self.steppers:
+            runs = [stepper.run(row[:n].astype(np.int64)) for row, n in zip(obs, count)]
+            outputs.append(np.concatenate([logits for logits, _ in runs], axis=0))
+            states.append(stepper.concat([state for _, state in runs]))
+        self.states = states
+        self.fed = count
         self.last = obs[np.arange(len(obs)), count - 1].astype(np.int64)
-        outs = [torch.cat(o, dim=0) for o in per_net_out]
-        return self.policy.action_logits(outs[0], outs[1] if len(outs) > 1 else None)
+        return self._action_logits(outputs)
+
+    def _action_logits(self, outputs: list[np.ndarray]) -> np.ndarray:
+        values = outputs[0]
+        if self.policy.algo == "g":
+            prior = outputs[1]
+            prior = prior - prior.max(axis=1, keepdims=True)
+            values = values + prior - np.log(np.exp(prior).sum(axis=1, keepdims=True))
+        return values / self.policy.temperature
 
 
 def _expand(mask: torch.Tensor, like: torch.Tensor, batch_dim: int) -> torch.Tensor:
@@ -374,12 +468,14 @@ def _expand(mask: torch.Tensor, like: torch.Tensor, batch_dim: int) -> torch.Ten
     return mask.view(shape)
 
 
-def sample_from_logits(
-    logits: torch.Tensor, generator: torch.Generator | None = None
-) -> np.ndarray:
-    """One action per row, drawn from ``softmax(logits)``."""
-    probs = torch.softmax(logits, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).reshape(-1).numpy()
+def sample_actions(logits: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+    """One action per row drawn from ``softmax(logits)`` (inverse CDF; the global NumPy RNG,
+    which SB3 seeds, when ``rng`` is None)."""
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    cdf = np.cumsum(z, axis=1)
+    u = rng.random(len(z)) if rng is not None else np.random.rand(len(z))  # noqa: NPY002
+    actions = (cdf < (u * cdf[:, -1])[:, None]).sum(axis=1)
+    return np.minimum(actions, z.shape[1] - 1)
 
 
 __all__ = [
@@ -389,5 +485,5 @@ __all__ = [
     "RecurrentActor",
     "observation_prefix",
     "resolve_note_rnn",
-    "sample_from_logits",
+    "sample_actions",
 ]

@@ -7,7 +7,7 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from agents.policy import NoteRNNPolicy, RecurrentActor, observation_prefix
+from agents.policy import NoteRNNPolicy, RecurrentActor, observation_prefix, sample_actions
 from pretrain.errors import SequenceTutorError
 from pretrain.models import NoteRNNConfig, build_note_rnn
 
@@ -96,26 +96,37 @@ def test_padded_forward_equals_the_unpadded_prefix_and_sequence_values():
     assert torch.allclose(first, all_prefixes[1], atol=1e-6)
 
 
+@pytest.mark.parametrize("kind", ["lstm", "rhn"])
 @pytest.mark.parametrize("algo", ["psi", "g"])
-def test_recurrent_actor_matches_rereading_the_melody(algo):
-    policy, _ = make_policy(algo)
+def test_recurrent_actor_matches_rereading_the_melody(algo, kind):
+    policy, _ = make_policy(algo, kind)
     actor = RecurrentActor(policy)
     rng = np.random.default_rng(0)
     episodes = [[14, *rng.integers(0, V, T).tolist()], [5, *rng.integers(0, V, T).tolist()]]
     # two envs stepping in lockstep, then a new episode in env 0 only (auto-reset)
     for t in range(1, T + 1):
         obs = np.stack([observation(e[:t]) for e in episodes])
-        expected = policy.observation_logits(torch.as_tensor(obs))
-        assert torch.allclose(actor.logits(obs), expected, atol=1e-5)
+        expected = policy.observation_logits(torch.as_tensor(obs)).detach()
+        assert np.allclose(actor.logits(obs), expected.numpy(), atol=1e-5)
     obs = np.stack([observation([9]), observation(episodes[1][: T + 1])])
-    assert torch.allclose(
-        actor.logits(obs), policy.observation_logits(torch.as_tensor(obs)), atol=1e-5
+    assert np.allclose(
+        actor.logits(obs),
+        policy.observation_logits(torch.as_tensor(obs)).detach().numpy(),
+        atol=1e-5,
     )
     # an unrelated observation is recomputed, not stepped
     obs = np.stack([observation([9, 9]), observation([1, 2, 3])])
-    assert torch.allclose(
-        actor.logits(obs), policy.observation_logits(torch.as_tensor(obs)), atol=1e-5
+    assert np.allclose(
+        actor.logits(obs),
+        policy.observation_logits(torch.as_tensor(obs)).detach().numpy(),
+        atol=1e-5,
     )
+
+
+def test_numpy_sampler_follows_softmax():
+    logits = np.log(np.array([[0.1, 0.6, 0.3]] * 30000))
+    freq = np.bincount(sample_actions(logits, np.random.default_rng(0)), minlength=3) / 30000
+    assert np.abs(freq - [0.1, 0.6, 0.3]).max() < 0.01
 
 
 def test_sampling_follows_the_boltzmann_policy():

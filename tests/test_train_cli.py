@@ -1,0 +1,131 @@
+"""The train command on the real env: outputs, resume, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from agents.agent_checkpoint import latest_checkpoint, load_agent_policy
+from agents.cli import main
+
+torch.set_num_threads(1)
+
+TINY = [
+    "--steps",
+    "320",
+    "--learning-starts",
+    "64",
+    "--samples",
+    "20",
+    "--export",
+    "1",
+    "--checkpoint-every",
+    "160",
+    "--no-progress",
+]
+
+
+def test_tiny_train_run_writes_agent_samples_figure_and_table(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--algo", "g", "--seed", "1", "--out", str(out), *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "trained g for 320 steps" in printed and str(out / "evaluation.md") in printed
+    policy, meta = load_agent_policy(out)
+    assert meta["algo"] == "g" and meta["num_timesteps"] == 320 and policy.prior is not None
+    assert meta["hyperparameters"]["gamma"] == 0.5 and meta["hyperparameters"]["tau"] == 0.01
+    assert latest_checkpoint(out / "checkpoints").name == "step_000000320"
+    for name in ("g", "note_rnn"):
+        lines = (out / "samples" / f"{name}.jsonl").read_text().splitlines()
+        assert len(lines) == 20 and json.loads(lines[0])["agent"] == name
+        assert (out / "midi" / f"{name}_00000.mid").is_file()
+        assert (out / "musicxml" / f"{name}_00000.musicxml").is_file()
+    assert (out / "piano_roll.png").read_bytes()[:4] == b"\x89PNG"
+    table = (out / "evaluation.md").read_text()
+    assert "| statistic | note_rnn | g |" in table and "notes excessively repeated" in table
+    assert list((out / "tensorboard").rglob("events.out.tfevents.*"))
+    settings = json.loads((out / "run.json").read_text())
+    assert settings["algo"] == "g" and settings["steps"] == 320
+    # A second run into the same folder needs --resume; with it, a finished run only reports.
+    assert main(["train", "--out", str(out), *TINY]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["train", "--out", str(out), "--resume", *TINY]) == 0
+    assert "trained g for 0 steps" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--algo", "sarsa"], "--algo: unknown algorithm 'sarsa'"),
+        (["--steps", "0"], "--steps must be >= 1"),
+        (["--preset", "huge"], "--preset: unknown preset"),
+        (["--gamma", "1.5"], "--gamma must be in [0, 1]"),
+        (["--algo", "psi", "--exploration", "egreedy"], "egreedy is for --algo q"),
+    ],
+)
+def test_bad_options_are_one_line_errors(argv, message, tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "o"), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err, err
+
+
+def test_out_that_is_a_file_and_a_bad_note_rnn_are_one_line_errors(tmp_path, capsys):
+    file = tmp_path / "file"
+    file.write_text("x")
+    assert main(["train", "--out", str(file)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "exists and is not a folder" in err and "\n" not in err
+    bad = tmp_path / "rnn"
+    (tmp_path / "rnn.json").write_text("{oops")
+    (tmp_path / "rnn.safetensors").write_bytes(b"x")
+    assert main(["train", "--note-rnn", str(bad), "--out", str(tmp_path / "o"), *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "rnn.json" in err and "\n" not in err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_continues_from_the_last_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    argv = [
+        sys.executable,
+        "-m",
+        "agents.cli",
+        "train",
+        "--out",
+        str(out),
+        "--steps",
+        "4000",
+        "--checkpoint-every",
+        "500",
+        "--samples",
+        "10",
+        "--export",
+        "0",
+        "--no-progress",
+    ]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    pointer = out / "checkpoints" / "latest.json"
+    while time.time() < deadline:
+        if pointer.is_file() and json.loads(pointer.read_text())["num_timesteps"] >= 1000:
+            break
+        assert process.poll() is None, process.stdout.read().decode()
+        time.sleep(0.2)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    killed_at = json.loads(pointer.read_text())["num_timesteps"]
+    assert 1000 <= killed_at < 4000
+    assert not (out / "agent.json").exists()  # it never finished
+    result = subprocess.run([*argv, "--resume"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert f"resuming {out} from step_{killed_at:09d}" in result.stdout
+    assert f"trained psi for {4000 - killed_at} steps" in result.stdout
+    _, meta = load_agent_policy(out)
+    assert meta["num_timesteps"] == 4000
