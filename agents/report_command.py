@@ -42,6 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-audio", action="store_true", help="skip audio rendering (MIDI links only)"
     )
+    parser.add_argument(
+        "--note-rnn",
+        default="lstm",
+        metavar="CKPT",
+        help="Note RNN that scores log p(composition) in the statistics: a checkpoint path "
+        "(without suffix), 'lstm'/'rhn' for a shipped one, or 'none'",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,12 +58,14 @@ def run(args: argparse.Namespace) -> int:
 
     synthesizer = None if args.no_audio else find_synthesizer(soundfont=args.soundfont)
     engraver = find_engraver()
+    note_rnn = _load_note_rnn(args.note_rnn)
     result = build_report(
         args.inputs,
         args.out,
         n_compositions=args.n_compositions,
         synthesizer=synthesizer,
         engraver=engraver,
+        note_rnn=note_rnn,
         progress=lambda message: print(f"report: {message}", file=sys.stderr, flush=True),
     )
     for notice in result.notices:
@@ -66,3 +75,16 @@ def run(args: argparse.Namespace) -> int:
         f"{result.audio} with audio, {result.scores} engraved)"
     )
     return 0
+
+
+def _load_note_rnn(name: str):
+    if name == "none":
+        return None
+    import torch
+
+    from pretrain.checkpoint import DEFAULT_CHECKPOINTS, default_checkpoint, load_note_rnn
+
+    torch.set_num_threads(1)  # 2-core machines: more threads stall (DESIGN.md)
+    path = default_checkpoint(name) if name in DEFAULT_CHECKPOINTS else name
+    model, _ = load_note_rnn(path)
+    return model

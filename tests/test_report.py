@@ -272,7 +272,7 @@ def test_report_without_synthesizer_has_midi_links_and_one_notice(tmp_path, caps
     assert page.classes["a.midi"] == 4 and page.classes["a.musicxml"] == 4
     assert page.classes["article.composition"] == 4
     assert page.classes["img.piano-roll"] == 4
-    assert page.classes["table.statistics"] == 1
+    assert page.classes["table.statistics"] == 2  # Table 1, then the other measurements
     assert [n for n in page.notices if "FluidSynth" in n] == [INSTALL_AUDIO_HINT]
     assert page.external == []  # self-contained: only data: URIs
     text = (out / "index.html").read_text()
@@ -280,15 +280,52 @@ def test_report_without_synthesizer_has_midi_links_and_one_notice(tmp_path, caps
     assert text.index('data-agent="note-rnn"') < text.index('data-agent="psi"')
 
 
-def test_statistics_table_has_paper_columns(tmp_path, no_synth):
-    samples = write_samples(tmp_path / "s.jsonl", "psi", 2)
-    result = build_report([samples], tmp_path / "out", n_compositions=1, engraver=None)
+def _row(table: str, label: str) -> list[str]:
+    start = table.index(f">{label}</th>")
+    row = table[start : table.index("</tr>", start)]
+    return re.findall(r"<td[^>]*>([^<]*)</td>", row)
+
+
+def test_statistics_table_is_agents_evaluation_beside_the_paper(tmp_path, no_synth):
+    from agents.evaluation import evaluate_samples
+    from agents.sampling import read_jsonl
+    from pretrain.checkpoint import default_checkpoint, load_note_rnn
+
+    tonic = tmp_path / "tonic.jsonl"
+    with open(tonic, "w") as handle:
+        for k in range(4):
+            tokens = [14] + _melody(k, True)[1:]
+            handle.write(json.dumps({"tokens": tokens, "primer": [16], "agent": "psi"}) + "\n")
+    other = write_samples(tmp_path / "rnn.jsonl", "note-rnn", 3)
+    note_rnn, _ = load_note_rnn(default_checkpoint("lstm"))
+    result = build_report(
+        [tonic, other], tmp_path / "out", n_compositions=1, engraver=None, note_rnn=note_rnn
+    )
     html = result.page.read_text()
-    table = html[html.index('<table class="statistics"') : html.index("</table>")]
-    for column in ("paper: Note RNN", "paper: Q", "paper: Ψ", "paper: G"):
-        assert column in table
-    assert "notes excessively repeated" in table and "63.3%" in table
+    table = html[html.index('<table class="statistics" id="table1"') : html.index("</table>")]
+    assert re.findall(r'<th scope="col"[^>]*>(?:<span[^>]*></span>)?([^<]+)</th>', table) == [
+        "statistic", "note-rnn", "psi", "paper: Note RNN", "paper: Q", "paper: Ψ", "paper: G",
+    ]  # fmt: skip
     assert table.count("<tr>") == 1 + 11
+    # Note RNN first; psi's compositions all start on the tonic (C4 = token 14)
+    assert _row(table, "starts with the tonic")[1:] == [
+        "100.0 %",
+        "0.9 %",
+        "28.8 %",
+        "28.7 %",
+        "0.0 %",
+    ]
+    assert _row(table, "notes excessively repeated")[2] == "63.3 %"
+    # the same numbers as agents.evaluation computes for the file
+    expected = evaluate_samples(read_jsonl(tonic)[0], note_rnn).values
+    assert _row(table, "notes not in key")[1] == f"{100 * expected['not_in_key']:.1f} %"
+    measures = html[html.index('id="measures"') :]
+    measures = measures[: measures.index("</table>")]
+    assert "paper" not in measures
+    log_p = _row(measures, "mean log p(composition) under the Note RNN")
+    assert log_p[1] == f"{expected['log_p']:.2f}"
+    assert _row(measures, "compositions") == ["3", "4"]
+    assert "<code>key</code>" in measures  # reward-term rows
 
 
 def test_engraved_scores_come_from_verovio(tmp_path, no_synth):
@@ -345,6 +382,12 @@ def test_curves_from_tensorboard_events_and_a_note_without(tmp_path, no_synth):
     assert page.classes["p.no-curves"] == 1
     assert "has no TensorBoard event files" in result.page.read_text()
 
+    silent = tmp_path / "silent"  # logged nothing yet (fewer steps than the log interval)
+    write_samples((silent.mkdir() or silent) / "samples.jsonl", "g", 1)
+    SummaryWriter(str(silent / "tensorboard" / "run_1")).close()
+    result = build_report([silent], tmp_path / "out2", n_compositions=1, engraver=None)
+    assert "event files but no reward scalars" in result.page.read_text()
+
 
 def test_curves_from_sb3_progress_csv(tmp_path):
     run = tmp_path / "run"
@@ -365,3 +408,15 @@ def test_composition_details():
     details = dict(composition_details(np.array([14, 1, 15, 0, 26, 1]), "C major"))
     assert details == {"notes": "3", "range": "C4–C5", "not in key": "1 of 3"}
     assert dict(composition_details(np.array([0, 1, 1]), "C major"))["notes"] == "0 (silence)"
+
+
+def test_train_run_folder_layout(tmp_path):
+    """`sequence-tutor train --out RUN` writes RUN/samples/<agent>.jsonl for both agents."""
+    run = tmp_path / "run"
+    (run / "samples").mkdir(parents=True)
+    write_samples(run / "samples" / "psi.jsonl", "psi", 2)
+    write_samples(run / "samples" / "note_rnn.jsonl", "note_rnn", 2)
+    (run / "checkpoints").mkdir()
+    sets = order_for_comparison(load_inputs([run]))
+    assert [s.agent for s in sets] == ["note_rnn", "psi"]
+    assert all(s.run_dir == run for s in sets)

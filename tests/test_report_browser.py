@@ -51,7 +51,7 @@ def test_full_report_in_chromium(tmp_path, monkeypatch):
     counts = seen.counts
     assert counts["compositions"] == 4
     assert counts["piano_rolls"] == 4 and counts["broken_images"] == 0
-    assert counts["tables"] == 1 and counts["table1_rows"] == 11
+    assert counts["tables"] == 2 and counts["table1_rows"] == 11
     assert counts["curves"] == 1
     assert counts["midi_links"] == 4
     if engraver is not None:

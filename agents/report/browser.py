@@ -13,6 +13,7 @@ import argparse
 import base64
 import contextlib
 import fcntl
+import io
 import json
 import os
 import select
@@ -206,11 +207,16 @@ def check_page(
     width: int = 1400,
     height: int = 1000,
     full_page: bool = False,
+    sections: list[str] | None = None,
     chromium: str | None = None,
     timeout: float = 60.0,
 ) -> PageCheck:
     """Load ``page`` (a file) in headless Chromium; count what is on it, collect console errors
-    and outside requests, and optionally save a PNG screenshot."""
+    and outside requests, and optionally save a PNG screenshot.
+
+    ``sections``: CSS selectors; the screenshot is then the first element matching each, stacked
+    top to bottom (a compact picture of a long page, e.g. for a README).
+    """
     binary = chromium or find_chromium()
     if binary is None:
         raise FileNotFoundError("Chromium is not installed (apt-get install chromium)")
@@ -241,7 +247,10 @@ def check_page(
                 raise RuntimeError(f"page probe failed: {probe['exceptionDetails']}")
             counts = probe["result"]["value"]
             shot_path = None
-            if screenshot is not None:
+            if screenshot is not None and sections:
+                shot_path = Path(screenshot)
+                _stack_sections(tools, session, sections, width, shot_path, timeout)
+            elif screenshot is not None:
                 params: dict = {"format": "png"}
                 if full_page:
                     params["captureBeyondViewport"] = True
@@ -267,6 +276,40 @@ def check_page(
     return PageCheck(counts, _console_errors(tools.events), requests, shot_path)
 
 
+def _stack_sections(
+    tools: _DevTools, session: str, selectors: list[str], width: int, target: Path, timeout: float
+) -> None:
+    from PIL import Image
+
+    pieces = []
+    for selector in selectors:
+        expression = (
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)}); if (!e) return null;"
+            " const r = e.getBoundingClientRect();"
+            " return {y: r.top + window.scrollY, height: r.height}; })()"
+        )
+        box = tools.call(
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session
+        )["result"].get("value")
+        if box is None:
+            raise ValueError(f"no element matches {selector!r}")
+        clip = {"x": 0, "y": box["y"], "width": width, "height": box["height"], "scale": 1}
+        shot = tools.call(
+            "Page.captureScreenshot",
+            {"format": "png", "clip": clip, "captureBeyondViewport": True},
+            session=session,
+            timeout=timeout,
+        )
+        pieces.append(Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("RGB"))
+    canvas = Image.new("RGB", (width, sum(p.height for p in pieces)), (246, 247, 249))
+    y = 0
+    for piece in pieces:
+        canvas.paste(piece, (0, y))
+        y += piece.height
+    target.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(target, optimize=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("page")
@@ -274,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=1400)
     parser.add_argument("--height", type=int, default=1000)
     parser.add_argument("--full-page", action="store_true")
+    parser.add_argument(
+        "--sections", nargs="+", metavar="SELECTOR", help="stack these elements into the screenshot"
+    )
     args = parser.parse_args(argv)
     result = check_page(
         args.page,
@@ -281,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         width=args.width,
         height=args.height,
         full_page=args.full_page,
+        sections=args.sections,
     )
     print(json.dumps({"counts": result.counts, "console_errors": result.console_errors,
                       "requests": result.requests}, indent=1))  # fmt: skip

@@ -146,17 +146,14 @@ def _curves(sets: list[SampleSet]) -> list[CurvesView]:
             continue
         seen.add(run_dir)
         curves = find_curves(run_dir)
-        if curves:
-            views.append(CurvesView(str(run_dir), plot_curves(curves, run_dir.name)))
+        if any(run_dir.rglob("events.out.tfevents.*")):
+            why = "has TensorBoard event files but no reward scalars in them (yet)"
         else:
-            views.append(
-                CurvesView(
-                    str(run_dir),
-                    None,
-                    f"No learning curves: {run_dir} has no TensorBoard event files or "
-                    "progress CSV with reward terms.",
-                )
-            )
+            why = "has no TensorBoard event files or progress CSV with reward terms"
+        if curves:
+            views.append(CurvesView(str(run_dir), plot_curves(curves)))
+        else:
+            views.append(CurvesView(str(run_dir), None, f"No learning curves: {run_dir} {why}."))
     return views
 
 
@@ -168,13 +165,16 @@ def build_report(
     synthesizer: Synthesizer | None = None,
     engraver: Engraver | None = None,
     vocabulary: Vocabulary = DEFAULT_VOCABULARY,
+    note_rnn=None,
     title: str = "Sequence Tutor report",
     progress=None,
 ) -> ReportResult:
     """Write ``out/index.html`` for the given run folders and sample files.
 
     ``synthesizer`` None: MIDI links instead of audio players (with a notice). ``engraver``
-    None: no scores (with a notice). ``progress`` is called with a short message per step.
+    None: no scores (with a notice). ``note_rnn`` (a :class:`~pretrain.models.NoteRNN`) scores
+    log p(composition) in the statistics; None leaves that row out. ``progress`` is called with
+    a short message per step.
     """
     if n_compositions < 1:
         raise SequenceTutorError(f"--n-compositions {n_compositions}: expected at least 1")
@@ -197,7 +197,7 @@ def build_report(
     colours = {s.label: AGENT_COLOURS[i % len(AGENT_COLOURS)] for i, s in enumerate(sets)}
 
     say("statistics")
-    table = report_statistics.statistics_table(sets)
+    table = report_statistics.statistics_table(sets, note_rnn, vocabulary)
     say("learning curves")
     curves = _curves(sets)
 

@@ -1,8 +1,9 @@
 """Reward-term learning curves of a train run, read from its TensorBoard event files (or CSV).
 
 Stable-Baselines3 writes event files under ``RUN/<ALGO>_<n>/`` and, with the CSV logger,
-``progress.csv``. The report plots the scalars that name a reward term (``.../reward_terms/...``)
-and, if there are none, every scalar with "reward" in its tag.
+``progress.csv``. The report plots the scalars that name a reward term (``reward/<term>``, as ``sequence-tutor
+train`` logs them, or ``.../reward_terms/<term>``) and the episode return; if there are none,
+every scalar with "reward" in its tag.
 """
 
 from __future__ import annotations
@@ -27,9 +28,19 @@ class Curve:
     values: tuple[float, ...]
 
 
+def _is_term(tag: str) -> bool:
+    lower = tag.lower()
+    return "reward_term" in lower or lower.startswith("reward/")
+
+
 def _select(tags: list[str]) -> list[str]:
-    terms = [t for t in tags if "reward_term" in t.lower()]
-    return terms or [t for t in tags if "reward" in t.lower() or "ep_rew" in t.lower()]
+    """Reward-term curves (``reward/<term>`` as ``sequence-tutor train`` logs them, or
+    ``.../reward_terms/<term>``), then the episode return; else anything about reward."""
+    terms = sorted(t for t in tags if _is_term(t))
+    returns = [t for t in tags if "ep_rew" in t.lower()]
+    if terms:
+        return terms + returns
+    return [t for t in tags if "reward" in t.lower() or "ep_rew" in t.lower()]
 
 
 def _from_event_files(run_dir: Path) -> list[Curve]:
@@ -80,15 +91,24 @@ def find_curves(run_dir: Path) -> list[Curve]:
 
 
 def _short(tag: str) -> str:
-    return tag.rsplit("/", 1)[-1] if "reward_term" in tag.lower() else tag
+    return tag.rsplit("/", 1)[-1] if _is_term(tag) else tag
 
 
-def plot_curves(curves: list[Curve], title: str) -> bytes:
+def _steps_label(value: float, _position: object) -> str:
+    if abs(value) >= 1_000_000:
+        return f"{value / 1_000_000:g}M"
+    if abs(value) >= 1000:
+        return f"{value / 1000:g}k"
+    return f"{value:g}"
+
+
+def plot_curves(curves: list[Curve], title: str = "") -> bytes:
     """Small multiples, one panel per curve, as PNG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     columns = min(4, len(curves))
     rows = math.ceil(len(curves) / columns)
@@ -99,10 +119,12 @@ def plot_curves(curves: list[Curve], title: str) -> bytes:
         ax.set_title(_short(curve.tag), fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+        ax.xaxis.set_major_formatter(FuncFormatter(_steps_label))
+        ax.xaxis.set_major_locator(MaxNLocator(5))
     for ax in list(axes.flat)[len(curves) :]:
         ax.set_visible(False)
-    figure.suptitle(title, fontsize=10)
+    if title:
+        figure.suptitle(title, fontsize=10)
     figure.supxlabel("environment steps", fontsize=8)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

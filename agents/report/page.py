@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -36,6 +37,8 @@ class StatisticsTable:
     reference_columns: tuple[str, ...]
     rows: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]
     caption: str = ""
+    table1_rows: int | None = None
+    """How many leading rows are the paper's Table 1 (the rest: other measurements)."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ table.statistics th, table.statistics td { border: 1px solid var(--rule); paddin
 table.statistics th:first-child, table.statistics td:first-child { text-align: left; }
 table.statistics thead th { background: #eef1f5; }
 table.statistics .paper { color: var(--muted); background: #fafbfc; }
+#measures { font-size: 13px; }
+#measures th[scope=row] { font-weight: 500; }
 table.statistics caption { caption-side: bottom; text-align: left; color: var(--muted);
                            font-size: 12px; padding-top: 6px; }
 .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 5px; }
@@ -129,23 +134,47 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _statistics_html(table: StatisticsTable, colours: dict[str, str]) -> list[str]:
-    out = ['<table class="statistics" id="table1">']
-    if table.caption:
-        out.append(f"<caption>{_e(table.caption)}</caption>")
+def _code_spans(escaped: str) -> str:
+    """Markdown-style `code` in (already escaped) labels as <code>."""
+    return re.sub(r"`([^`<>]+)`", r"<code>\1</code>", escaped)
+
+
+def _table_html(
+    table_id: str,
+    agents: tuple[str, ...],
+    reference_columns: tuple[str, ...],
+    rows,
+    colours: dict[str, str],
+    caption: str,
+) -> list[str]:
+    out = [f'<table class="statistics" id="{table_id}">']
+    if caption:
+        out.append(f"<caption>{_e(caption)}</caption>")
     out.append('<thead><tr><th scope="col">statistic</th>')
-    for agent in table.agents:
+    for agent in agents:
         swatch = f'<span class="swatch" style="background:{colours.get(agent, "#888")}"></span>'
         out.append(f'<th scope="col">{swatch}{_e(agent)}</th>')
-    for name in table.reference_columns:
+    for name in reference_columns:
         out.append(f'<th scope="col" class="paper">paper: {_e(name)}</th>')
     out.append("</tr></thead><tbody>")
-    for label, cells, reference in table.rows:
-        out.append(f'<tr><th scope="row">{_e(label)}</th>')
+    for label, cells, reference in rows:
+        out.append(f'<tr><th scope="row">{_code_spans(_e(label))}</th>')
         out.extend(f"<td>{_e(c)}</td>" for c in cells)
-        out.extend(f'<td class="paper">{_e(c)}</td>' for c in reference)
+        out.extend(f'<td class="paper">{_e(c)}</td>' for c in reference[: len(reference_columns)])
         out.append("</tr>")
     out.append("</tbody></table>")
+    return out
+
+
+def _statistics_html(table: StatisticsTable, colours: dict[str, str]) -> list[str]:
+    """Table 1 beside the paper's columns; then the other measurements (the paper has none)."""
+    split = len(table.rows) if table.table1_rows is None else table.table1_rows
+    out = _table_html(
+        "table1", table.agents, table.reference_columns, table.rows[:split], colours, table.caption
+    )
+    if table.rows[split:]:
+        out.append("<h3>Also measured</h3>")
+        out += _table_html("measures", table.agents, (), table.rows[split:], colours, "")
     return out
 
 

@@ -1,6 +1,9 @@
-"""Table 1 of the paper for the report: our statistics next to the paper's columns."""
+"""Table 1 of the paper for the report: :mod:`agents.evaluation`'s statistics per agent, next to
+the paper's columns (the same numbers ``sequence-tutor evaluate`` prints)."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 import numpy as np
 
@@ -8,36 +11,65 @@ from agents.report.inputs import SampleSet
 from agents.report.page import StatisticsTable
 from pretrain.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 
-__all__ = ["PAPER_COLUMNS", "PAPER_TABLE1", "composition_details", "statistics_table"]
+__all__ = ["PAPER_COLUMNS", "composition_details", "statistics_table"]
 
 PAPER_COLUMNS = ("Note RNN", "Q", "Ψ", "G")
-# Jaques et al. 2017, Table 1 (100 000 compositions each), in the order of the paper's rows.
-PAPER_TABLE1 = {
-    "notes excessively repeated": ("63.3%", "0.0%", "0.02%", "0.03%"),
-    "mean autocorrelation, lag 1": ("-.16", "-.11", "-.10", ".55"),
-    "mean autocorrelation, lag 2": (".14", ".03", "-.01", ".31"),
-    "mean autocorrelation, lag 3": ("-.13", ".03", ".01", ".17"),
-    "notes not in key": ("0.1%", "1.0%", "0.6%", "28.7%"),
-    "starts with the tonic": ("0.9%", "28.8%", "28.7%", "0.0%"),
-    "leaps resolved": ("77.2%", "91.1%", "90.0%", "52.2%"),
-    "compositions with a unique max note": ("64.7%", "56.4%", "59.4%", "37.1%"),
-    "compositions with a unique min note": ("49.4%", "51.9%", "58.3%", "56.5%"),
-    "notes in a motif": ("5.9%", "75.7%", "73.8%", "69.3%"),
-    "notes in a repeated motif": ("0.007%", "0.11%", "0.09%", "0.01%"),
-}
 
 
-def statistics_table(sets: list[SampleSet]) -> StatisticsTable:
-    """Table 1 for each sample set (placeholder until the evaluation module lands)."""
-    rows = []
-    for label, reference in PAPER_TABLE1.items():
-        rows.append((label, tuple("n/a" for _ in sets), reference))
-    counts = ", ".join(f"{s.label}: {len(s.compositions)}" for s in sets)
+def _evaluable(sample_set: SampleSet):
+    """The set's compositions as one :class:`agents.sampling.Samples` batch.
+
+    Table 1 is defined over compositions of one length in one key; a file mixing several keeps
+    its largest (key, length) group, and the caption says so.
+    """
+    from agents.sampling import Samples
+
+    groups = Counter((c.key, len(c.tokens)) for c in sample_set.compositions)
+    (key, length), _ = groups.most_common(1)[0]
+    chosen = [c for c in sample_set.compositions if c.key == key and len(c.tokens) == length]
+    samples = Samples(
+        np.stack([c.tokens for c in chosen]),
+        [list(c.primer) for c in chosen],
+        key=key,
+        agent=sample_set.label,
+        seeds=[c.seed or 0 for c in chosen],
+    )
+    return samples, len(chosen) < len(sample_set.compositions), key, length
+
+
+def statistics_table(
+    sets: list[SampleSet], note_rnn=None, vocabulary: Vocabulary = DEFAULT_VOCABULARY
+) -> StatisticsTable:
+    """Table 1 (and log p under ``note_rnn`` when given, MusPy metrics, mean reward terms)."""
+    from agents.evaluation import TABLE1_ROWS, evaluate_samples, table_rows
+
+    evaluations, notes = [], []
+    for sample_set in sets:
+        samples, partial, key, length = _evaluable(sample_set)
+        scorer = note_rnn if all(samples.primers) else None  # log p needs a primer
+        evaluation = evaluate_samples(samples, scorer, vocabulary=vocabulary, name=sample_set.label)
+        evaluations.append(evaluation)
+        count = f"{sample_set.label}: {len(samples)}"
+        if partial:
+            count += f" of {len(sample_set.compositions)} (those of {length} steps in {key})"
+        notes.append(count)
+    header, rows = table_rows(evaluations, paper=PAPER_COLUMNS)
+    agents_count = len(evaluations)
+    caption = (
+        "Compositions evaluated: " + "; ".join(notes) + ". Paper (Jaques et al. 2017, Table 1): "
+        "100 000 compositions each."
+    )
+    if note_rnn is None:
+        caption += " Log p is left out (no Note RNN to score with)."
     return StatisticsTable(
-        agents=tuple(s.label for s in sets),
+        agents=tuple(header[1 : 1 + agents_count]),
         reference_columns=PAPER_COLUMNS,
-        rows=tuple(rows),
-        caption=f"Compositions per agent: {counts}. Paper: 100 000 compositions each.",
+        rows=tuple(
+            (row[0], tuple(row[1 : 1 + agents_count]), tuple(row[1 + agents_count :]))
+            for row in rows
+        ),
+        caption=caption,
+        table1_rows=len(TABLE1_ROWS),
     )
 
 
