@@ -1,0 +1,196 @@
+"""The same runs as Ray Tune trials: local Ray by default, an existing cluster with ``--address``.
+
+Each trial executes one :class:`~agents.benchmarking.spec.RunSpec` with one CPU, so Tune runs as
+many at once as the cluster has CPUs (or ``--workers`` on a local Ray). A trial writes the run's
+folder into the benchmark's output folder like the local backend does and also reports its whole
+metrics dictionary to Tune; the driver writes any ``metrics.json`` that did not reach its disk
+(a worker node without a shared file system), so the results table is built the same way.
+Interrupted sweeps resume by skipping runs whose ``metrics.json`` exists (``--resume``).
+
+Ray is an optional extra: ``pip install 'sequence-tutor-gym[ray]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from agents.benchmarking.local_backend import RunFailure
+from agents.benchmarking.runner import METRICS_FILE, execute_run, run_dir
+from agents.benchmarking.spec import RunSpec
+from pretrain.atomic_write import atomic_write_text
+from pretrain.errors import SequenceTutorError
+
+__all__ = ["check_address", "import_ray", "ray_session", "run_ray"]
+
+RAY_EXTRA_HINT = "pip install 'sequence-tutor-gym[ray]'"
+ADDRESS_TIMEOUT_S = 3.0
+
+
+def import_ray() -> tuple[Any, Any]:
+    """``(ray, ray.tune)`` or a one-line error naming the extra to install."""
+    try:
+        import ray
+        from ray import tune
+    except ImportError:
+        raise SequenceTutorError(
+            f"--backend ray needs Ray Tune, which is not installed; install it with: {RAY_EXTRA_HINT}"
+        ) from None
+    return ray, tune
+
+
+def check_address(address: str, timeout: float = ADDRESS_TIMEOUT_S) -> None:
+    """Fail fast (one line) if ``host:port`` or ``ray://host:port`` does not accept connections.
+
+    ``ray.init`` would otherwise retry for a minute or more before giving up.
+    """
+    if address == "auto":
+        return
+    parsed = urlparse(address if "://" in address else f"ray://{address}")
+    try:
+        host, port = parsed.hostname, parsed.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise SequenceTutorError(
+            f"--address: {address!r} is not host:port, ray://host:port or 'auto'"
+        )
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SequenceTutorError(
+            f"--address: cannot reach a Ray cluster at {address!r} within {timeout:g} s ({reason})"
+        ) from None
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None, workers: int | None) -> Iterator[Any]:
+    """Connect to (or start) Ray for the duration of the block; shut down what we started."""
+    ray, _ = import_ray()
+    if address:
+        check_address(address)
+    if ray.is_initialized():
+        yield ray
+        return
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    if address:
+        kwargs["address"] = address
+    else:
+        if workers:
+            kwargs["num_cpus"] = int(workers)
+        # Local workers import the same code as this process (a test's or a user's factory module).
+        paths = [p for p in sys.path if p and os.path.isdir(p)]
+        kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": os.pathsep.join([os.getcwd(), *paths])}}
+    try:
+        ray.init(**kwargs)
+    except ConnectionError as exc:
+        raise SequenceTutorError(
+            f"--address: cannot connect to Ray at {address!r} ({exc})"
+        ) from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def _trial(config: dict[str, Any]) -> None:
+    """One Tune trial: execute the run, report its metrics (or its one-line error)."""
+    from ray import tune
+
+    try:
+        metrics = execute_run(config["spec"], config["out"])
+    except SequenceTutorError as exc:
+        tune.report({"error": str(exc), "failed": 1})
+        return
+    tune.report(_reportable(metrics))
+
+
+def _reportable(metrics: dict[str, Any]) -> dict[str, Any]:
+    scalars = {
+        k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+    return {**scalars, "failed": 0, "metrics_json": json.dumps(metrics)}
+
+
+def _trial_name(trial: Any) -> str:
+    spec = trial.config.get("spec")
+    return RunSpec.from_dict(spec).run_id if isinstance(spec, dict) else f"trial_{trial.trial_id}"
+
+
+def _progress_callback(on_finished: Callable[[dict[str, Any]], None] | None) -> Any:
+    from ray.tune import Callback
+
+    class _Progress(Callback):
+        def on_trial_result(
+            self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+        ) -> None:
+            if on_finished is not None and result.get("metrics_json"):
+                on_finished(json.loads(result["metrics_json"]))
+
+    return _Progress()
+
+
+def run_ray(
+    specs: Sequence[RunSpec],
+    out_dir: str | Path,
+    *,
+    address: str | None = None,
+    workers: int | None = None,
+    on_finished: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[list[dict[str, Any]], list[RunFailure]]:
+    """Execute ``specs`` as Ray Tune trials; returns (metrics of finished runs, failures)."""
+    _, tune = import_ray()
+    out_dir = Path(out_dir).resolve()
+    if not specs:
+        return [], []
+    with ray_session(address, workers):
+        tuner = tune.Tuner(
+            tune.with_resources(_trial, {"cpu": 1}),
+            param_space={
+                "spec": tune.grid_search([spec.to_dict() for spec in specs]),
+                "out": str(out_dir),
+            },
+            tune_config=tune.TuneConfig(
+                max_concurrent_trials=workers or None,
+                trial_dirname_creator=_trial_name,
+                trial_name_creator=_trial_name,
+            ),
+            run_config=tune.RunConfig(
+                name="benchmark",
+                storage_path=str(out_dir / "ray_results"),
+                verbose=0,
+                callbacks=[_progress_callback(on_finished)],
+            ),
+        )
+        grid = tuner.fit()
+        return _gather(grid, out_dir)
+
+
+def _gather(grid: Any, out_dir: Path) -> tuple[list[dict[str, Any]], list[RunFailure]]:
+    finished: list[dict[str, Any]] = []
+    failures: list[RunFailure] = []
+    for result in grid:
+        spec = RunSpec.from_dict(result.config["spec"])
+        reported = result.metrics or {}
+        if result.error is not None:
+            failures.append(
+                RunFailure(spec, f"{type(result.error).__name__}: {result.error}".splitlines()[0])
+            )
+        elif reported.get("failed"):
+            failures.append(RunFailure(spec, str(reported.get("error"))))
+        elif reported.get("metrics_json"):
+            metrics = json.loads(reported["metrics_json"])
+            path = run_dir(out_dir, spec) / METRICS_FILE
+            if not path.exists():  # the trial ran on a node that does not share our disk
+                atomic_write_text(path, json.dumps(metrics, indent=1) + "\n")
+            finished.append(metrics)
+    return finished, failures

@@ -1,0 +1,404 @@
+"""``sequence-tutor benchmark`` on the real SequenceTutor-v0 with tiny budgets (8-step melodies).
+
+The factories below are the plug-in example: ``--agents tests.test_benchmark:make_agent``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agents.benchmarking.plots import seed_band
+from agents.benchmarking.results_table import aggregate, collect_runs, markdown_table
+from agents.benchmarking.runner import EpisodeRecorder, evaluate_agent, execute_run, make_env
+from agents.benchmarking.spec import RunSpec, expand_runs
+from agents.cli import main
+from pretrain.errors import SequenceTutorError
+
+# Table 1 statistics come from the agents' evaluation module (agents/evaluation.py).
+needs_evaluation = pytest.mark.skipif(
+    importlib.util.find_spec("agents.evaluation") is None, reason="agents.evaluation not installed"
+)
+
+T = 8
+ENV = f"melody_length={T}"
+TONIC = 14  # C4 in C major
+
+
+class TonicAgent:
+    """Learns by stepping its env with random actions (so the budget is observable); always
+    composes the tonic, so its statistics are known exactly."""
+
+    def __init__(self, env):
+        self.env = env
+        self.learned_steps = 0
+
+    def learn(self, total_timesteps):
+        self.env.reset()
+        for _ in range(total_timesteps):
+            _, _, terminated, truncated, _ = self.env.step(self.env.action_space.sample())
+            self.learned_steps += 1
+            if terminated or truncated:
+                self.env.reset()
+        return self
+
+    def predict(self, obs, deterministic=False):
+        return TONIC
+
+
+def make_agent(env):
+    return TonicAgent(env)
+
+
+def make_bad_agent(env):
+    return object()
+
+
+def make_agent_without_predict(env):
+    class LearnsOnly:
+        def learn(self, total_timesteps):
+            return self
+
+    return LearnsOnly()
+
+
+NOT_CALLABLE = 3
+
+
+def _cli(capsys, *argv):
+    code = main(["benchmark", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _metrics(out: Path) -> dict[str, dict]:
+    runs = {}
+    for path in sorted((out / "runs").glob("*/metrics.json")):
+        metrics = json.loads(path.read_text())
+        runs[(metrics["agent"], metrics["seed"])] = metrics
+    return runs
+
+
+@pytest.fixture(scope="module")
+def benchmark_out(tmp_path_factory):
+    """One small benchmark shared by the tests that read its results folder."""
+    out = tmp_path_factory.mktemp("bench")
+    code = main(
+        [
+            "benchmark",
+            "--agents",
+            "random,note-rnn,ppo,tests.test_benchmark:make_agent",
+            "--seeds",
+            "0,1",
+            "--steps",
+            "64",
+            "--eval-episodes",
+            "6",
+            "--env-kwargs",
+            ENV,
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def test_every_run_finished_with_the_same_budget(benchmark_out):
+    runs = _metrics(benchmark_out)
+    assert set(runs) == {
+        (agent, seed)
+        for agent in ("random", "note-rnn", "ppo", "tests.test_benchmark:make_agent")
+        for seed in (0, 1)
+    }
+    for (agent, _), metrics in runs.items():
+        trained = agent in ("ppo", "tests.test_benchmark:make_agent")
+        assert metrics["train_steps"] == (64 if trained else 0)
+        assert metrics["train_episodes"] == (64 // T if trained else 0)
+        assert metrics["eval_episodes"] == 6
+        if trained:
+            assert metrics["curve"]["steps"][-1] == 64
+            assert metrics["steps_per_s"] > 0
+
+
+@needs_evaluation
+def test_plugin_agent_is_evaluated_through_its_predict(benchmark_out):
+    metrics = _metrics(benchmark_out)[("tests.test_benchmark:make_agent", 0)]
+    folder = benchmark_out / "runs" / metrics["run_id"]
+    samples = [json.loads(line) for line in (folder / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 6
+    assert all(s["tokens"] == [TONIC] * T for s in samples)
+    assert all(s["key"] == "C major" and s["seed"] == 0 for s in samples)
+    assert metrics["table1"]["starts_with_tonic"] == 1.0
+    assert metrics["table1"]["not_in_key"] == 0.0
+
+
+def test_env_return_agrees_with_the_evaluation_module(benchmark_out):
+    # Two independent computations of the same number: the env's summed rewards during
+    # sampling, and agents.evaluation's reward (c = 0.5, w = 1, the env's defaults).
+    for metrics in _metrics(benchmark_out).values():
+        assert metrics["paper_return"] == pytest.approx(metrics["mean_return"], rel=1e-6, abs=1e-6)
+        assert metrics["log_p_note_rnn"] < 0
+
+
+def test_agents_of_one_seed_compose_from_the_same_primers(benchmark_out):
+    runs = _metrics(benchmark_out)
+
+    def primers(agent, seed):
+        folder = benchmark_out / "runs" / runs[(agent, seed)]["run_id"]
+        return [json.loads(line)["primer"] for line in (folder / "samples.jsonl").open()]
+
+    assert primers("random", 0) == primers("ppo", 0) == primers("note-rnn", 0)
+    assert primers("random", 0) != primers("random", 1)
+
+
+def test_results_folder_has_tables_logs_and_plots(benchmark_out):
+    md = (benchmark_out / "results.md").read_text()
+    header = md.splitlines()[0]
+    for agent in ("random", "note-rnn", "ppo", "tests.test_benchmark:make_agent"):
+        assert agent in header
+    assert "env steps/s (training)" in md
+    assert len((benchmark_out / "runs.csv").read_text().splitlines()) == 1 + 8
+    assert len((benchmark_out / "results.csv").read_text().splitlines()) == 1 + 4
+    plan = json.loads((benchmark_out / "benchmark.json").read_text())
+    assert len(plan["runs"]) == 8
+    for name in ("learning_curves.png", "table1_bars.png", "piano_rolls.png"):
+        data = (benchmark_out / "plots" / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    for metrics in _metrics(benchmark_out).values():
+        events = list(
+            (benchmark_out / "runs" / metrics["run_id"] / "tb").rglob("events.out.tfevents.*")
+        )
+        assert events, metrics["run_id"]
+
+
+def test_resume_skips_finished_runs_and_reruns_only_missing_ones(benchmark_out, tmp_path, capsys):
+    args = [
+        "--agents", "random,tests.test_benchmark:make_agent", "--seeds", "0,1", "--steps", "16",
+        "--eval-episodes", "3", "--env-kwargs", ENV, "--out", str(tmp_path),
+    ]  # fmt: skip
+    assert _cli(capsys, *args)[0] == 0
+    before = _metrics(tmp_path)
+    mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*/metrics.json")}
+    victim = tmp_path / "runs" / before[("random", 1)]["run_id"] / "metrics.json"
+    victim.unlink()
+    code, _, err = _cli(capsys, *args, "--resume")
+    assert code == 0
+    assert "3 already finished, skipped" in err
+    assert "[1/1] random seed 1" in err
+    for path, mtime in mtimes.items():
+        if path != victim:
+            assert path.stat().st_mtime_ns == mtime
+    after = _metrics(tmp_path)
+    redone = after[("random", 1)]
+    assert redone["mean_return"] == before[("random", 1)]["mean_return"]  # same seed, same run
+    assert len(collect_runs(tmp_path)) == 4
+
+
+def test_same_spec_same_compositions(tmp_path):
+    spec = RunSpec("note-rnn", seed=3, steps=0, env_kwargs={"melody_length": T}, eval_episodes=4)
+    first = execute_run(spec, tmp_path / "a")
+    second = execute_run(spec.to_dict(), tmp_path / "b")
+    read = lambda root: (root / "runs" / spec.run_id / "samples.jsonl").read_text()  # noqa: E731
+    assert read(tmp_path / "a") == read(tmp_path / "b")
+    assert first["statistics"] == second["statistics"]
+
+
+def test_recorder_counts_steps_and_episode_returns():
+    env = EpisodeRecorder(make_env(RunSpec("random", 0, 0, env_kwargs={"melody_length": 4})))
+    env.reset(seed=0)
+    rewards = []
+    for step in range(10):
+        _, reward, terminated, _, _ = env.step(step % 38)
+        rewards.append(reward)
+        if terminated:
+            env.reset()
+    assert env.total_steps == 10
+    assert env.episode_ends == [4, 8]
+    assert env.episode_returns == pytest.approx([sum(rewards[:4]), sum(rewards[4:8])])
+    assert env.action_masks().shape == (38,)
+
+
+class RecurrentProbe:
+    """Records how the evaluation loop drives a recurrent SB3-style predict."""
+
+    def __init__(self):
+        self.calls = []
+
+    def learn(self, total_timesteps):
+        return self
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=False):
+        self.calls.append(
+            (None if state is None else int(state), bool(episode_start[0]), deterministic)
+        )
+        return np.array([TONIC]), (0 if state is None else int(state)) + 1
+
+
+def test_evaluation_threads_recurrent_state_and_samples_stochastically():
+    probe = RecurrentProbe()
+    env = make_env(RunSpec("random", 0, 0, env_kwargs={"melody_length": 3}))
+    result = evaluate_agent(probe, env, episodes=2, seed=5)
+    assert result["compositions"] == [[TONIC] * 3, [TONIC] * 3]
+    # Fresh state and episode_start=True at each episode's first step, state carried after.
+    assert probe.calls == [
+        (None, True, False), (1, False, False), (2, False, False),
+        (None, True, False), (1, False, False), (2, False, False),
+    ]  # fmt: skip
+
+
+def test_seed_band_is_mean_min_max_over_common_steps():
+    curves = [
+        {"steps": [0, 10, 20], "returns": [0.0, 10.0, 20.0]},
+        {"steps": [5, 15, 30], "returns": [2.0, 2.0, 2.0]},
+    ]
+    grid, mean, low, high = seed_band(curves, points=3)
+    assert grid.tolist() == [5.0, 12.5, 20.0]
+    assert mean.tolist() == pytest.approx([3.5, 7.25, 11.0])
+    assert low.tolist() == [2.0, 2.0, 2.0] and high.tolist() == [5.0, 12.5, 20.0]
+
+
+@needs_evaluation
+def test_markdown_table_one_column_per_agent_with_return_spread():
+    def run(agent, seed, ret):
+        spec = RunSpec(agent, seed, 10).to_dict()
+        return {
+            "run_id": f"{agent}{seed}", "spec": spec, "agent": agent, "seed": seed, "setting": 0,
+            "train_steps": 10, "train_wall_s": 2.0, "steps_per_s": 5.0, "mean_return": ret,
+            "statistics": {"not_in_key": 0.25, "excessively_repeated": 0.0},
+            "reward_terms": {"key": -1.0}, "log_p_note_rnn": -50.0, "paper_return": ret,
+        }  # fmt: skip
+
+    rows = aggregate([run("ppo", 0, 1.0), run("ppo", 1, 3.0), run("random", 0, -1.0)])
+    table = markdown_table(rows)
+    lines = table.splitlines()
+    assert lines[0] == "| statistic | random | ppo |" or lines[0] == "| statistic | ppo | random |"
+    columns = [c.strip() for c in lines[0].strip("|").split("|")]
+    ppo = columns.index("ppo")
+    cells = {line.split("|")[1].strip(): line.strip("|").split("|") for line in lines[2:]}
+    assert cells["notes not in key"][ppo].strip() == "25.0 %"
+    assert cells["mean return (env setting; ± std over seeds)"][ppo].strip() == "2.0 ± 1.0"
+    assert cells["seeds"][ppo].strip() == "2"
+
+
+# -- bad input ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("agent", "message"),
+    [
+        ("no_such_pkg.mod:make_agent", "cannot import module 'no_such_pkg.mod'"),
+        ("tests.test_benchmark:no_such_factory", "has no attribute 'no_such_factory'"),
+        ("tests.test_benchmark:NOT_CALLABLE", "is a int, not a callable"),
+    ],
+)
+def test_agent_path_that_does_not_import_fails_before_any_run(agent, message, tmp_path, capsys):
+    code, _, err = _cli(
+        capsys, "--agents", f"random,{agent}", "--out", str(tmp_path), "--steps", "8"
+    )
+    assert code == 2
+    assert err.count("\n") == 1 and message in err and agent in err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("factory", "missing"),
+    [
+        ("make_bad_agent", "without learn() and predict()"),
+        ("make_agent_without_predict", "without predict()"),
+    ],
+)
+def test_factory_returning_the_wrong_thing_keeps_finished_runs(factory, missing, tmp_path, capsys):
+    path = f"tests.test_benchmark:{factory}"
+    code, out, err = _cli(
+        capsys, "--agents", f"random,{path}", "--seeds", "0", "--steps", "8",
+        "--eval-episodes", "2", "--env-kwargs", ENV, "--out", str(tmp_path),
+    )  # fmt: skip
+    assert code == 2
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("sequence-tutor benchmark: error:")
+    assert path in last and missing in last and "--resume" in last
+    assert [m["agent"] for m in collect_runs(tmp_path)] == ["random"]
+    assert "random" in (tmp_path / "results.md").read_text().splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--seeds", ""], "--seeds: the seed list '' is empty"),
+        (["--agents", "random,bogus"], "'bogus' is neither a built-in agent"),
+        (["--env-kwargs", "melody_length=0"], '--env-kwargs: {"melody_length": 0} not accepted'),
+        (["--workers", "0"], "--workers: 0 must be at least 1"),
+        (["--address", "127.0.0.1:1"], "--address: only meaningful with --backend ray"),
+        (["--search", "optuna", "--algo", "random"], "--algo: 'random' has no search space"),
+    ],
+)
+def test_bad_input_is_one_line(argv, message, tmp_path, capsys):
+    code, _, err = _cli(capsys, "--agents", "random", "--steps", "8", "--out", str(tmp_path), *argv)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert message in lines[-1] and lines[-1].startswith("sequence-tutor benchmark: error:")
+
+
+def test_missing_extras_name_the_pip_extra(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    code, _, err = _cli(capsys, "--agents", "random", "--backend", "ray", "--out", str(tmp_path))
+    assert code == 2 and "pip install 'sequence-tutor-gym[ray]'" in err and err.count("\n") == 1
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    code, _, err = _cli(capsys, "--search", "optuna", "--algo", "ppo", "--out", str(tmp_path))
+    assert code == 2 and "pip install 'sequence-tutor-gym[optuna]'" in err and err.count("\n") == 1
+
+
+def test_unreachable_ray_address_fails_fast(tmp_path, capsys):
+    pytest.importorskip("ray")
+    import socket
+    import time
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    start = time.perf_counter()
+    code, _, err = _cli(
+        capsys, "--agents", "random", "--backend", "ray", "--address", f"127.0.0.1:{port}",
+        "--out", str(tmp_path),
+    )  # fmt: skip
+    assert code == 2 and time.perf_counter() - start < 10
+    assert f"cannot reach a Ray cluster at '127.0.0.1:{port}'" in err and err.count("\n") == 1
+    code, _, err = _cli(capsys, "--backend", "ray", "--address", "nonsense", "--out", str(tmp_path))
+    assert code == 2 and "--address: 'nonsense' is not host:port" in err
+
+
+def test_expand_runs_rejects_an_empty_seed_list():
+    with pytest.raises(SequenceTutorError, match="--seeds"):
+        expand_runs(["random"], [], [{}], steps=1)
+
+
+# -- hyper-parameter search ----------------------------------------------------------------------
+def test_optuna_search_runs_trials_within_the_space_and_resumes(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    args = [
+        "--search", "optuna", "--algo", "ppo", "--steps", "32", "--eval-episodes", "3",
+        "--env-kwargs", ENV, "--out", str(tmp_path),
+    ]  # fmt: skip
+    code, _, err = _cli(capsys, *args, "--trials", "2")
+    assert code == 0, err
+    runs = collect_runs(tmp_path)
+    assert len(runs) == 2
+    for metrics in runs:
+        assert 0.1 <= metrics["spec"]["env_kwargs"]["reward_scale"] <= 10
+        hyper = metrics["spec"]["hyperparams"]
+        assert 0.3 <= hyper["gamma"] <= 0.99 and 1e-5 <= hyper["learning_rate"] <= 1e-2
+        assert 1e-4 <= hyper["ent_coef"] <= 0.1
+    assert runs[0]["spec"]["hyperparams"] != runs[1]["spec"]["hyperparams"]
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert best["value"] == max(m["paper_return"] for m in runs)
+    # Without --resume an earlier study is not silently extended; with it, it is.
+    code, _, err = _cli(capsys, *args, "--trials", "3")
+    assert code == 2 and "--resume" in err
+    code, _, err = _cli(capsys, *args, "--trials", "3", "--resume")
+    assert code == 0, err
+    assert len(collect_runs(tmp_path)) == 3
+    assert len((tmp_path / "results.md").read_text().splitlines()[0].split("|")) == 3 + 3
