@@ -267,6 +267,13 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     print(corpus.summary())
+    if not corpus.train or not corpus.valid:  # name the input, not just "no validation tunes"
+        source = f"--data {args.data}" if args.data is not None else "the default corpus"
+        raise SequenceTutorError(
+            f"{source}: {corpus.report.kept} usable tune(s) give {len(corpus.train)} training and "
+            f"{len(corpus.valid)} validation tunes; both must be non-empty (add tunes or change "
+            "--valid-fraction)"
+        )
     # Only options given on the command line count: a resumed run keeps its stored ones.
     options = {
         "epochs": args.epochs,

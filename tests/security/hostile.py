@@ -16,6 +16,7 @@ import json
 import os
 import pickle
 import random
+import stat
 import struct
 import zipfile
 import zlib
@@ -787,7 +788,8 @@ def by_name(name: str) -> Hostile:
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    """``{relative path: (size, mtime_ns)}`` of every entry under ``root`` (links not followed)."""
+    """``{relative path: (size, mtime_ns)}`` of every entry under ``root`` (links not followed;
+    folders only by their presence)."""
     result = {}
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
@@ -796,7 +798,10 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
                 st = path.lstat()
             except FileNotFoundError:
                 continue
-            result[str(path.relative_to(root))] = (st.st_size, st.st_mtime_ns)
+            if stat.S_ISDIR(st.st_mode):  # a folder "changes" whenever an entry is added
+                result[str(path.relative_to(root))] = (-1, 0)
+            else:
+                result[str(path.relative_to(root))] = (st.st_size, st.st_mtime_ns)
     return result
 
 
