@@ -189,6 +189,9 @@ class NoteRNNPolicy(DQNPolicy):
             raise SequenceTutorError(f"unknown algo {algo!r} (expected one of {ALGORITHMS})")
         if not temperature > 0:
             raise SequenceTutorError(f"temperature must be > 0, got {temperature}")
+        if optimizer_kwargs is None and optimizer_class is torch.optim.Adam:
+            # One fused kernel instead of ~10 small ops per tensor: ~1 ms less per update on CPU.
+            optimizer_kwargs = {"fused": True}
         # Skip DQNPolicy.__init__: it builds an MLP features extractor we do not use.
         BasePolicy.__init__(
             self,
@@ -309,10 +312,12 @@ class _TorchStepper:
     def concat(self, states: list[tuple]) -> tuple:
         return tuple(torch.cat(parts, dim=d) for parts, d in zip(zip(*states), self.batch_dims))
 
+    @torch.no_grad()
     def step(self, tokens: np.ndarray, state: tuple) -> tuple[np.ndarray, tuple]:
         logits, state = self.net.step(torch.as_tensor(tokens), state)
         return logits.numpy(), state
 
+    @torch.no_grad()
     def run(self, tokens: np.ndarray) -> tuple[np.ndarray, tuple]:
         logits, state = self.net(torch.as_tensor(tokens)[None])
         return logits[:, -1].numpy(), state
@@ -321,8 +326,7 @@ class _TorchStepper:
 class _NumpyLSTMStepper:
     """One-layer LSTM Note RNN step as a few float32 NumPy ops (≈ 10× less overhead than torch).
 
-    The one-hot input makes ``W_ih · x`` a row lookup. Weights are copied by :meth:`refresh`
-    (after each training round); gate order is PyTorch's (i, f, g, o).
+    The one-hot input makes ``W_ih · x`` a column lookup; gate order is PyTorch's (i, f, g, o).
     """
 
     def __init__(self, net: NoteRNN) -> None:
@@ -330,16 +334,18 @@ class _NumpyLSTMStepper:
         self.refresh()
 
     def refresh(self) -> None:
+        # NumPy views of the parameters (no copies): optimiser steps update them in place, so
+        # acting always reads the current weights; refresh only if a parameter is replaced.
         lstm, output = self.net.lstm, self.net.output
-        with torch.no_grad():
-            self.w_in = lstm.weight_ih_l0.detach().T.contiguous().numpy().copy()
-            self.w_h = lstm.weight_hh_l0.detach().T.contiguous().numpy().copy()
-            self.b = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().numpy().copy()
-            self.w_out = output.weight.detach().T.contiguous().numpy().copy()
-            self.b_out = output.bias.detach().numpy().copy()
+        self.w_ih = lstm.weight_ih_l0.detach().numpy()  # [4H, V]
+        self.w_hh = lstm.weight_hh_l0.detach().numpy()  # [4H, H]
+        self.b_ih = lstm.bias_ih_l0.detach().numpy()
+        self.b_hh = lstm.bias_hh_l0.detach().numpy()
+        self.w_out = output.weight.detach().numpy()  # [V, H]
+        self.b_out = output.bias.detach().numpy()
 
     def initial(self, n: int) -> tuple:
-        hidden = self.w_h.shape[0]
+        hidden = self.w_hh.shape[1]
         return (np.zeros((n, hidden), np.float32), np.zeros((n, hidden), np.float32))
 
     def select(self, reset: np.ndarray, state: tuple, initial: tuple) -> tuple:
@@ -350,11 +356,14 @@ class _NumpyLSTMStepper:
 
     def step(self, tokens: np.ndarray, state: tuple) -> tuple[np.ndarray, tuple]:
         h, c = state
-        gates = self.w_in[tokens] + h @ self.w_h + self.b
-        i, f, g, o = np.split(gates, 4, axis=1)
-        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
-        h = _sigmoid(o) * np.tanh(c)
-        return h @ self.w_out + self.b_out, (h, c)
+        size = h.shape[1]
+        gates = self.w_ih[:, tokens].T + h @ self.w_hh.T
+        gates += self.b_ih
+        gates += self.b_hh
+        gate = _sigmoid(gates)  # i, f, o (the g block is overwritten below)
+        c = gate[:, size : 2 * size] * c + gate[:, :size] * np.tanh(gates[:, 2 * size : 3 * size])
+        h = gate[:, 3 * size :] * np.tanh(c)
+        return h @ self.w_out.T + self.b_out, (h, c)
 
     def run(self, tokens: np.ndarray) -> tuple[np.ndarray, tuple]:
         state = self.initial(1)
@@ -365,7 +374,10 @@ class _NumpyLSTMStepper:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (np.tanh(0.5 * x) + 1.0)  # overflow-free logistic
+    y = np.tanh(0.5 * x)  # overflow-free logistic: (tanh(x / 2) + 1) / 2
+    y += 1.0
+    y *= 0.5
+    return y
 
 
 def _stepper(net: NoteRNN) -> _TorchStepper | _NumpyLSTMStepper:
@@ -383,10 +395,10 @@ class RecurrentActor:
     episode feeds only its newest token, a new episode (one token: the primer) restarts from the
     initial state, anything else (e.g. observations from elsewhere) is recomputed from scratch.
 
-    Call :meth:`refresh` after the weights change. States already carried were computed with the
-    weights current when each token was fed: while training, acting follows a Q that is a few
+    Each step uses the current weights, but a carried state was computed with the weights current
+    when its tokens were fed: while training, acting follows a Q whose recurrent state is a few
     optimiser steps stale within a composition. This only changes the behaviour policy of an
-    off-policy learner, never its targets.
+    off-policy learner, never its targets. Call :meth:`refresh` if parameters were replaced.
     """
 
     def __init__(self, policy: NoteRNNPolicy) -> None:
@@ -406,7 +418,6 @@ class RecurrentActor:
         """Re-read the online weights (after an optimiser step)."""
         self.steppers[0].refresh()
 
-    @torch.no_grad()
     def logits(self, obs: np.ndarray) -> np.ndarray:
         """Unnormalised ``log π(· | s)`` for a batch of observations ``[N, 1 + T]``."""
         obs = np.asarray(obs)
@@ -428,11 +439,12 @@ class RecurrentActor:
                 return self._recompute(obs, count)
         outputs = []
         for i, stepper in enumerate(self.steppers):
-            initial = stepper.initial(len(obs))
-            if self.states and continuing.any():
-                state = stepper.select(new_episode, self.states[i], initial)
+            if not self.states or not continuing.any():
+                state = stepper.initial(len(obs))
+            elif new_episode.any():
+                state = stepper.select(new_episode, self.states[i], stepper.initial(len(obs)))
             else:
-                state = initial
+                state = self.states[i]
             out, state = stepper.step(newest, state)
             outputs.append(out)
             if i < len(self.states):
