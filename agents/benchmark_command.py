@@ -66,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", default="benchmark-results", help="results folder")
     parser.add_argument(
+        "--no-plots", dest="plots", action="store_false", help="write the tables only, no figures"
+    )
+    parser.add_argument(
         "--backend", choices=("local", "ray"), default="local", help="where runs execute"
     )
     parser.add_argument(
@@ -237,13 +240,14 @@ def run(args: argparse.Namespace) -> int:
         runs = collect_runs(out, specs)
 
     paths = write_results(out, runs)
-    try:
-        from agents.benchmarking.plots import write_plots
+    plots = []
+    if args.plots:
+        try:
+            from agents.benchmarking.plots import write_plots
 
-        plots = write_plots(out, runs)
-    except Exception as exc:  # noqa: BLE001 - a plotting problem must not hide the table
-        plots = []
-        _print(f"benchmark: plots skipped ({type(exc).__name__}: {exc})")
+            plots = write_plots(out, runs)
+        except Exception as exc:  # noqa: BLE001 - a plotting problem must not hide the table
+            _print(f"benchmark: plots skipped ({type(exc).__name__}: {exc})")
     print(markdown_table(_rows(runs)), end="")
     _print(
         f"benchmark: {len(runs)} finished runs; table {paths['results_md']}, CSV {paths['results_csv']}"

@@ -70,8 +70,9 @@ def make_agent_without_predict(env):
 NOT_CALLABLE = 3
 
 
-def _cli(capsys, *argv):
-    code = main(["benchmark", *argv])
+def _cli(capsys, *argv, plots=False):
+    # Figures cost seconds each on a busy machine; the shared fixture below checks them.
+    code = main(["benchmark", *argv, *([] if plots else ["--no-plots"])])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -402,3 +403,36 @@ def test_optuna_search_runs_trials_within_the_space_and_resumes(tmp_path, capsys
     assert code == 0, err
     assert len(collect_runs(tmp_path)) == 3
     assert len((tmp_path / "results.md").read_text().splitlines()[0].split("|")) == 3 + 3
+
+
+def test_results_gather_runs_of_the_same_budget_across_commands(tmp_path, capsys):
+    common = ["--steps", "8", "--eval-episodes", "2", "--env-kwargs", ENV, "--out", str(tmp_path)]
+    assert _cli(capsys, "--agents", "random", "--seeds", "0,1", *common)[0] == 0
+    assert (
+        _cli(capsys, "--agents", "tests.test_benchmark:make_agent", "--seeds", "0", *common)[0] == 0
+    )
+    # Another budget in the same folder is a different experiment: not in this table.
+    assert _cli(capsys, "--agents", "random", "--steps", "4", "--out", str(tmp_path),
+                "--eval-episodes", "2", "--env-kwargs", ENV)[0] == 0  # fmt: skip
+    assert _cli(capsys, "--agents", "tests.test_benchmark:make_agent", "--seeds", "0", *common,
+                "--resume")[0] == 0  # fmt: skip
+    header = (tmp_path / "results.md").read_text().splitlines()[0]
+    assert header == "| statistic | random | tests.test_benchmark:make_agent |"
+    seeds_row = next(
+        line for line in (tmp_path / "results.md").read_text().splitlines() if "| seeds |" in line
+    )
+    assert seeds_row == "| seeds | 2 | 1 |"
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_same_runs_as_sequential(tmp_path, capsys):
+    common = ["--agents", "random,ppo", "--seeds", "0,1", "--steps", "16", "--eval-episodes", "2",
+              "--env-kwargs", ENV]  # fmt: skip
+    assert _cli(capsys, *common, "--out", str(tmp_path / "seq"))[0] == 0
+    assert _cli(capsys, *common, "--workers", "2", "--out", str(tmp_path / "par"))[0] == 0
+    sequential, parallel = _metrics(tmp_path / "seq"), _metrics(tmp_path / "par")
+    assert set(sequential) == set(parallel) and len(parallel) == 4
+    assert len({m["pid"] for m in parallel.values()}) == 2  # two worker processes
+    for key, metrics in sequential.items():
+        assert parallel[key]["mean_return"] == metrics["mean_return"]
+        assert parallel[key]["statistics"] == metrics["statistics"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -243,11 +244,14 @@ def _sb3_baseline(
 
         return DQN("MlpPolicy", env, **common, **kwargs)
     if name in ("ppo", "maskable-ppo", "recurrent-ppo"):
-        # A rollout longer than the budget would silently train on more steps than the others.
+        # PPO collects whole rollouts, so a budget that is not a multiple of n_steps would train
+        # up to n_steps - 1 extra env steps: split the budget into equal rollouts no longer
+        # than the default instead.
         default_n_steps = 128 if name == "recurrent-ppo" else 2048
         n_steps = int(kwargs.pop("n_steps", default_n_steps))
         if steps > 0:
-            n_steps = max(32, min(n_steps, steps))
+            rollouts = math.ceil(steps / n_steps)
+            n_steps = max(2, math.ceil(steps / rollouts))
         kwargs.setdefault("batch_size", min(64, n_steps))
         if name == "ppo":
             from stable_baselines3 import PPO

@@ -29,14 +29,24 @@ __all__ = ["aggregate", "collect_runs", "markdown_table", "setting_label", "writ
 def collect_runs(
     out_dir: str | Path, specs: Sequence[RunSpec] | None = None
 ) -> list[dict[str, Any]]:
-    """Metrics of finished runs under ``out_dir/runs`` (only those of ``specs`` when given)."""
+    """Metrics of finished runs under ``out_dir/runs``.
+
+    With ``specs``: the runs made with the same budget, env setting and evaluation size as one of
+    ``specs`` (any agent, any seed), so a folder can gather seeds or agents over several
+    commands (e.g. an expensive agent with fewer seeds) into one table.
+    """
     root = Path(out_dir) / "runs"
+    runs = [m for m in (load_metrics(p) for p in sorted(root.glob(f"*/{METRICS_FILE}"))) if m]
     if specs is not None:
-        paths = [root / spec.run_id / METRICS_FILE for spec in specs]
-    else:
-        paths = sorted(root.glob(f"*/{METRICS_FILE}"))
-    runs = [m for m in (load_metrics(p) for p in paths) if m is not None]
+        wanted = {_setting_key(spec.to_dict()) for spec in specs}
+        runs = [m for m in runs if _setting_key(m.get("spec", {})) in wanted]
     return sorted(runs, key=_agent_order)
+
+
+def _setting_key(spec: dict[str, Any]) -> str:
+    """Everything of a run but its agent and seed (and agent hyper-parameters)."""
+    keys = ("env_id", "env_kwargs", "steps", "eval_episodes")
+    return json.dumps({k: spec.get(k) for k in keys}, sort_keys=True, default=str)
 
 
 def _agent_order(metrics: dict[str, Any]) -> tuple:
