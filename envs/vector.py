@@ -104,8 +104,7 @@ class SequenceTutorVectorEnv(VectorEnv):
         self._rngs: list[np.random.Generator | None] = [None] * self.num_envs
         self._observations = np.full((self.num_envs, 1 + self.melody_length), self.pad, np.int64)
         self._primers: list[np.ndarray] = []
-        self._log_probs: np.ndarray | None = None
-        self._rnn_state: Any = None
+        self._scorer = self.reward_rnn.batch_stream(self.num_envs)
         self._index = np.arange(self.num_envs)
         self._step = 0
         self._needs_reset = True
@@ -146,7 +145,7 @@ class SequenceTutorVectorEnv(VectorEnv):
             primers = [np.array([choices[rng.integers(len(choices))]]) for rng in self._rngs]
         self._primers = primers
         self.theory.reset()
-        self._log_probs, self._rnn_state = self.reward_rnn.prime(primers)
+        self._scorer.prime(primers)
         self._observations.fill(self.pad)
         self._observations[:, 0] = [p[-1] for p in primers]
         self._step = 0
@@ -163,7 +162,7 @@ class SequenceTutorVectorEnv(VectorEnv):
         theory = np.zeros(self.num_envs)
         for value in terms.values():
             theory += value
-        log_prob = self._log_probs[self._index, actions].astype(np.float64)
+        log_prob = self._scorer.log_prob(actions)
         note_rnn = self.note_rnn_weight * log_prob
         terms["note_rnn"] = note_rnn
         rewards = theory / self.reward_scale + note_rnn
@@ -195,7 +194,7 @@ class SequenceTutorVectorEnv(VectorEnv):
             }
             self._start(None)
         else:
-            self._log_probs, self._rnn_state = self.reward_rnn.step(actions, self._rnn_state)
+            self._scorer.feed(actions)
         return (
             self._observations.copy(),
             rewards,

@@ -68,7 +68,7 @@ class BatchComposition:
     :ivar last_note: ``int64[N]``, :data:`NO_NOTE` before the first note.
     """
 
-    __slots__ = ("key", "last_note", "length", "num_envs", "step", "tokens")
+    __slots__ = ("key", "last_note", "length", "memo", "num_envs", "step", "tokens")
 
     def __init__(self, num_envs: int, length: int, key: KeyTables) -> None:
         self.num_envs = int(num_envs)
@@ -77,6 +77,7 @@ class BatchComposition:
         self.tokens = np.zeros((self.num_envs, self.length), dtype=np.int64)
         self.step = 0
         self.last_note = np.full(self.num_envs, NO_NOTE, dtype=np.int64)
+        self.memo: dict = {}  # values several batched rules share within one step
 
     @property
     def vocabulary(self):
@@ -85,10 +86,12 @@ class BatchComposition:
     def reset(self) -> None:
         self.step = 0
         self.last_note.fill(NO_NOTE)
+        self.memo.clear()
 
     def append(self, tokens: np.ndarray) -> None:
         self.tokens[:, self.step] = tokens
         self.step += 1
+        self.memo.clear()
         np.copyto(self.last_note, tokens, where=tokens >= 2)
 
     def composition(self, index: int) -> Composition:

@@ -32,7 +32,7 @@ from pretrain.errors import SequenceTutorError
 from pretrain.models import LSTMNoteRNN, NoteRNN
 from pretrain.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 
-__all__ = ["BACKENDS", "RewardRNN", "RewardRNNStream", "load_reward_model"]
+__all__ = ["BACKENDS", "BatchRewardRNNStream", "RewardRNN", "RewardRNNStream", "load_reward_model"]
 
 BACKENDS = ("auto", "numpy", "torch")
 
@@ -261,6 +261,12 @@ class RewardRNN:
             return _FusedStream(self)
         return RewardRNNStream(self)
 
+    def batch_stream(self, num_envs: int) -> BatchRewardRNNStream:
+        """A stateful scorer of ``num_envs`` compositions (what the vector environment uses)."""
+        if self.backend == "numpy" and self.num_layers == 1:
+            return _FusedBatchStream(self, num_envs)
+        return BatchRewardRNNStream(self, num_envs)
+
     def _torch_step(self, tokens: Any, state: Any):
         tokens = torch.as_tensor(np.asarray(tokens, dtype=np.int64).reshape(-1))
         with torch.inference_mode():
@@ -393,6 +399,124 @@ class _FusedStream(RewardRNNStream):
         result -= math.log(np.exp(result).sum())
         self._project(token)
         return result.astype(np.float32)
+
+
+class BatchRewardRNNStream:
+    """N compositions scored token by token: ``prime(primers)``, then per step
+    ``log_prob(actions) -> float64[N]`` and ``feed(actions)``. Works with every backend."""
+
+    def __init__(self, rnn: RewardRNN, num_envs: int) -> None:
+        self.rnn = rnn
+        self.num_envs = num_envs
+        self._index = np.arange(num_envs)
+        self._log_probs: np.ndarray | None = None
+        self._state: Any = None
+
+    def prime(self, primers: Sequence[Sequence[int] | np.ndarray]) -> None:
+        if len(primers) != self.num_envs:
+            raise ValueError(f"got {len(primers)} primers for {self.num_envs} compositions")
+        self._log_probs, self._state = self.rnn.prime(primers)
+
+    def log_prob(self, tokens: np.ndarray) -> np.ndarray:
+        return self._log_probs[self._index, tokens].astype(np.float64)
+
+    def feed(self, tokens: np.ndarray) -> None:
+        self._log_probs, self._state = self.rnn.step(tokens, self._state)
+
+
+class _FusedBatchStream(BatchRewardRNNStream):
+    """:class:`_FusedStream` for N compositions: one GEMM ``[h', 1] @ [W_out | W_hh]`` gives
+    the logits of the previous state and the recurrent part of the gates; the input part is a
+    gathered row of ``W_ih`` per composition. Only ``log p`` of the chosen tokens is formed."""
+
+    def __init__(self, rnn: RewardRNN, num_envs: int) -> None:
+        super().__init__(rnn, num_envs)
+        lstm, output = rnn.model.lstm, rnn.model.output
+        hidden, size = rnn.hidden_size, rnn.vocab_size
+        blocks = [3, 0, 1, 2]  # torch's i, f, g, o -> o, i, f, g
+        order = np.concatenate([np.arange(b * hidden, (b + 1) * hidden) for b in blocks])
+        scale = np.concatenate([np.full(3 * hidden, 0.5), np.ones(hidden)])
+        weights = np.zeros((hidden + 1, size + 4 * hidden))
+        weights[:hidden, :size] = 0.5 * output.weight.detach().double().numpy().T
+        weights[:hidden, size:] = 0.5 * lstm.weight_hh_l0.detach().double().numpy()[order].T * scale
+        weights[hidden, :size] = output.bias.detach().double().numpy()
+        bias = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().double().numpy()[order] * scale
+        weights[hidden, size:] = bias
+        self.weights = torch.from_numpy(_f32(weights))
+        self.inputs = _f32(lstm.weight_ih_l0.detach().double().numpy()[order].T * scale)
+        self.hidden, self.size = hidden, size
+        self.x = np.zeros((num_envs, hidden + 1), np.float32)  # [h', 1]
+        self.y = np.zeros((num_envs, size + 4 * hidden), np.float32)  # [logits | o, i, f, g]
+        self.cell = np.zeros((num_envs, hidden), np.float32)
+        self.product = np.zeros((num_envs, 2 * hidden), np.float32)
+        self._x_torch, self._y_torch = torch.from_numpy(self.x), torch.from_numpy(self.y)
+        self.projected = False
+
+    def _project(self) -> None:
+        torch.mm(self._x_torch, self.weights, out=self._y_torch)
+        self.projected = True
+
+    def prime(self, primers: Sequence[Sequence[int] | np.ndarray]) -> None:
+        if len(primers) != self.num_envs:
+            raise ValueError(f"got {len(primers)} primers for {self.num_envs} compositions")
+        primers = [np.asarray(p, dtype=np.int64).reshape(-1) for p in primers]
+        self.x[:, : self.hidden] = 0.0
+        self.x[:, self.hidden] = 1.0
+        self.cell.fill(0.0)
+        self.projected = False
+        longest = max(p.size for p in primers)
+        if all(p.size == longest for p in primers):
+            for column in np.stack(primers).T:
+                self.feed(column)
+            return
+        # unequal primers: feed each composition alone (rows are independent)
+        saved = [(p, self._prime_one(p)) for p in primers]
+        for row, (_, (h, c)) in enumerate(saved):
+            self.x[row, : self.hidden] = h
+            self.cell[row] = c
+        self.projected = False
+
+    def _prime_one(self, primer: np.ndarray):
+        single = _FusedBatchStream.__new__(_FusedBatchStream)
+        single.__dict__.update(self.__dict__)
+        single.num_envs = 1
+        single.x = np.zeros((1, self.hidden + 1), np.float32)
+        single.x[0, self.hidden] = 1.0
+        single.y = np.zeros((1, self.y.shape[1]), np.float32)
+        single.cell = np.zeros((1, self.hidden), np.float32)
+        single.product = np.zeros((1, 2 * self.hidden), np.float32)
+        single._x_torch, single._y_torch = torch.from_numpy(single.x), torch.from_numpy(single.y)
+        single.projected = False
+        for token in primer.tolist():
+            single.feed(np.array([token]))
+        return single.x[0, : self.hidden].copy(), single.cell[0].copy()
+
+    def log_prob(self, tokens: np.ndarray) -> np.ndarray:
+        if not self.projected:
+            self._project()
+        logits = self.y[:, : self.size].astype(np.float64)
+        top = logits.max(axis=1)
+        total = np.exp(logits - top[:, None]).sum(axis=1)
+        return logits[self._index[: len(tokens)], tokens] - top - np.log(total)
+
+    def feed(self, tokens: np.ndarray) -> None:
+        if not self.projected:
+            self._project()
+        hidden, size = self.hidden, self.size
+        gates = self.y[:, size:]
+        gates += self.inputs[tokens]  # the one-hot input: a gathered row per composition
+        np.tanh(gates, out=gates)
+        gates[:, : 3 * hidden] += 1.0  # 2 sigmoid(.) of the output, input, forget gates
+        np.multiply(
+            gates[:, hidden : 2 * hidden], gates[:, 3 * hidden :], out=self.product[:, :hidden]
+        )
+        np.multiply(gates[:, 2 * hidden : 3 * hidden], self.cell, out=self.product[:, hidden:])
+        np.add(self.product[:, :hidden], self.product[:, hidden:], out=self.cell)
+        self.cell *= 0.5
+        h = self.x[:, :hidden]
+        np.tanh(self.cell, out=h)
+        h *= gates[:, :hidden]  # h' = 2 o tanh(c)
+        self.projected = False
 
 
 def _matmul(a: np.ndarray, b: np.ndarray, b_torch: torch.Tensor) -> np.ndarray:

@@ -125,6 +125,12 @@ class BatchRule:
     def update(self, composition: BatchComposition, actions: np.ndarray) -> None:
         """``actions`` were played (not yet appended to ``composition``)."""
 
+    def step(self, composition: BatchComposition, actions: np.ndarray) -> np.ndarray:
+        """``reward`` then ``update`` (override to share work)."""
+        terms = self.reward(composition, actions)
+        self.update(composition, actions)
+        return terms
+
 
 class FunctionRule(Rule):
     """A stateless rule made from a function ``f(composition, action) -> float``."""
@@ -480,41 +486,57 @@ class _AutocorrelationBatch(BatchRule):
         self.total = np.zeros(num_envs, dtype=np.int64)
         self.squares = np.zeros(num_envs, dtype=np.int64)
         self.products = [np.zeros(num_envs, dtype=np.int64) for _ in parent.lags]
+        self.heads = [np.zeros(num_envs, dtype=np.int64) for _ in parent.lags]
 
     def reset(self, composition: BatchComposition) -> None:
-        self.total.fill(0)
-        self.squares.fill(0)
-        for array in self.products:
-            array.fill(0)
+        self.total = np.zeros_like(self.total)
+        self.squares = np.zeros_like(self.squares)
+        self.products = [np.zeros_like(a) for a in self.products]
+        self.heads = [np.zeros_like(a) for a in self.heads]
 
-    def reward(self, composition: BatchComposition, actions: np.ndarray) -> np.ndarray:
+    def _penalty(self, composition: BatchComposition, actions: np.ndarray, commit: bool):
         p = self.parent
         before = composition.tokens
         step = composition.step
         n = step + 1
         total = self.total + actions
-        spread = n * (self.squares + actions * actions) - total * total
+        squares = self.squares + actions * actions
+        n_spread = n * (n * squares - total * total)  # n^3 var; 0 means rho undefined
+        limit = p._num * n_spread
+        n_total, total2 = n * total, (n - 1) * total * total
         penalty = np.zeros(actions.shape)
+        tail, covered = actions, 0
         for k, lag in enumerate(p.lags):
             if n <= lag:
-                continue
+                break
             product = self.products[k] + actions * before[:, step - lag]
-            first = before[:, :lag].sum(axis=1)
-            last = actions + before[:, step - lag + 1 : step].sum(axis=1)
-            q = np.abs(
-                n * n * product - n * total * (2 * total - first - last) + (n - lag) * total * total
-            )
-            over = (q * p._den > p._num * n * spread) & (spread > 0)
-            penalty += np.where(over, q / np.maximum(n * spread, 1), 0.0)
+            if commit:
+                self.products[k] = product
+            head = self.heads[k] if n > lag + 1 else before[:, :lag].sum(axis=1)
+            if commit:
+                self.heads[k] = head
+            while covered < lag - 1:
+                covered += 1
+                tail = tail + before[:, step - covered]
+            # (n - lag) S^2 = (n - 1) S^2 - (lag - 1) S^2
+            q = n * n * product - n_total * (2 * total - head - tail) + total2
+            if lag > 1:
+                q -= (lag - 1) * total * total
+            np.abs(q, out=q)
+            over = q * p._den > limit  # never true when the spread is 0 (then q = 0 too)
+            penalty += np.divide(q, n_spread, where=over, out=np.zeros(actions.shape))
+        if commit:
+            self.total, self.squares = total, squares
         return np.where(penalty > 0, -p.weight * penalty, 0.0)
 
+    def reward(self, composition: BatchComposition, actions: np.ndarray) -> np.ndarray:
+        return self._penalty(composition, actions, False)
+
     def update(self, composition: BatchComposition, actions: np.ndarray) -> None:
-        step = composition.step
-        for lag, products in zip(self.parent.lags, self.products):
-            if step >= lag:
-                products += actions * composition.tokens[:, step - lag]
-        self.total += actions
-        self.squares += actions * actions
+        self._penalty(composition, actions, True)
+
+    def step(self, composition: BatchComposition, actions: np.ndarray) -> np.ndarray:
+        return self._penalty(composition, actions, True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -586,7 +608,11 @@ class MotifRule(Rule):
 
 
 def _batch_distinct(composition: BatchComposition, actions: np.ndarray, bar_length: int):
-    """Distinct notes over the last ``bar_length`` tokens of every composition + action."""
+    """Distinct notes over the last ``bar_length`` tokens of every composition + action
+    (computed once per step: the motif rules share it)."""
+    cached = composition.memo.get(("distinct", bar_length))
+    if cached is not None:
+        return cached
     step = composition.step
     window = np.empty((composition.num_envs, bar_length), dtype=np.int64)
     window[:, :-1] = composition.tokens[:, step - bar_length + 1 : step]
@@ -595,7 +621,9 @@ def _batch_distinct(composition: BatchComposition, actions: np.ndarray, bar_leng
     new = np.empty(window.shape, dtype=bool)
     new[:, 0] = True
     np.not_equal(window[:, 1:], window[:, :-1], out=new[:, 1:])
-    return (new & (window >= 2)).sum(axis=1)
+    distinct = (new & (window >= 2)).sum(axis=1)
+    composition.memo["distinct", bar_length] = distinct
+    return distinct
 
 
 class _MotifBatch(BatchRule):
@@ -981,7 +1009,11 @@ class _LeapBatch(BatchRule):
         return self._outcome(composition, actions)[0]
 
     def update(self, composition: BatchComposition, actions: np.ndarray) -> None:
-        _, self.direction, self.leapt_from, self.steps = self._outcome(composition, actions)
+        self.step(composition, actions)
+
+    def step(self, composition: BatchComposition, actions: np.ndarray) -> np.ndarray:
+        terms, self.direction, self.leapt_from, self.steps = self._outcome(composition, actions)
+        return terms
 
 
 # --------------------------------------------------------------------------------------------

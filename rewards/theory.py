@@ -168,7 +168,7 @@ class BatchTheoryReward:
         terms: dict[str, np.ndarray] = {}
         for name, batch, steppers in self._parts:
             if batch is not None:
-                terms[name] = np.asarray(batch.reward(composition, actions), dtype=np.float64)
+                terms[name] = np.asarray(batch.step(composition, actions), dtype=np.float64)
             else:
                 terms[name] = np.array(
                     [
@@ -177,9 +177,6 @@ class BatchTheoryReward:
                     ],
                     dtype=np.float64,
                 )
-        for _, batch, _ in self._parts:
-            if batch is not None:
-                batch.update(composition, actions)
         if self._singles is not None:
             for single, a in zip(self._singles, actions.tolist()):
                 single.append(a)

@@ -155,3 +155,28 @@ def test_wrong_vocabulary_is_refused(tmp_path):
     meta = json.loads((tmp_path / "small.json").read_text())
     assert meta["vocabulary"]["size"] == 26
     assert RewardRNN(tmp_path / "small", vocabulary=small).vocab_size == 26
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_batch_stream_equals_the_model(backend):
+    model = random_model()
+    rnn = RewardRNN(model, backend=backend)
+    primers = [[int(s[0])] for s in SEQUENCES]
+    expected = torch_log_probs(model, SEQUENCES)
+    stream = rnn.batch_stream(len(SEQUENCES))
+    stream.prime(primers)
+    for t in range(1, SEQUENCES.shape[1]):
+        log_prob = stream.log_prob(SEQUENCES[:, t])
+        assert log_prob.dtype == np.float64 and log_prob.shape == (len(SEQUENCES),)
+        np.testing.assert_allclose(log_prob, expected[:, t - 1], atol=1e-5)
+        stream.feed(SEQUENCES[:, t])
+    # primers of different lengths
+    stream.prime([SEQUENCES[0, :3], SEQUENCES[1, :1], SEQUENCES[2, :2], SEQUENCES[3, :1]])
+    got = stream.log_prob(
+        np.array([SEQUENCES[0, 3], SEQUENCES[1, 1], SEQUENCES[2, 2], SEQUENCES[3, 1]])
+    )
+    np.testing.assert_allclose(
+        got, [expected[0, 2], expected[1, 0], expected[2, 1], expected[3, 0]], atol=1e-5
+    )
+    with pytest.raises(ValueError, match="primers for 4"):
+        stream.prime([[1]])
