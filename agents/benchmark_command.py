@@ -227,16 +227,22 @@ def run(args: argparse.Namespace) -> int:
             f"{len(settings)} settings, {args.steps} steps each) on {args.backend}"
             + (f"; {skipped} already finished, skipped" if skipped else "")
         )
-        if args.backend == "ray":
-            from agents.benchmarking.ray_backend import run_ray
+        try:
+            if args.backend == "ray":
+                from agents.benchmarking.ray_backend import run_ray
 
-            finished, failures = run_ray(
-                todo, out, address=args.address, workers=args.workers, on_finished=on_finished
-            )
-        else:
-            finished, failures = run_local(
-                todo, out, workers=args.workers or 1, on_finished=on_finished
-            )
+                finished, failures = run_ray(
+                    todo, out, address=args.address, workers=args.workers, on_finished=on_finished
+                )
+            else:
+                finished, failures = run_local(
+                    todo, out, workers=args.workers or 1, on_finished=on_finished
+                )
+        except KeyboardInterrupt:
+            # Finished runs are on disk already; leave a table of them before stopping.
+            write_results(out, collect_runs(out, specs))
+            _print(f"benchmark: interrupted; finished runs are in {out / 'results.md'} (--resume)")
+            raise
         runs = collect_runs(out, specs)
 
     paths = write_results(out, runs)

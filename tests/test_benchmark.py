@@ -436,3 +436,27 @@ def test_worker_processes_give_the_same_runs_as_sequential(tmp_path, capsys):
     for key, metrics in sequential.items():
         assert parallel[key]["mean_return"] == metrics["mean_return"]
         assert parallel[key]["statistics"] == metrics["statistics"]
+
+
+def test_user_module_in_the_current_folder_plugs_in(tmp_path, monkeypatch, capsys):
+    (tmp_path / "my_bench_agent.py").write_text(
+        "class Hold:\n"
+        "    def learn(self, total_timesteps):\n"
+        "        return self\n"
+        "    def predict(self, obs, deterministic=False):\n"
+        "        return 1, None\n"
+        "def make_agent(env):\n"
+        "    return Hold()\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "my_bench_agent", raising=False)
+    code, _, err = _cli(capsys, "--agents", "my_bench_agent:make_agent", "--steps", "8",
+                        "--eval-episodes", "2", "--env-kwargs", ENV, "--out", "out")  # fmt: skip
+    assert code == 0, err
+    (metrics,) = _metrics(tmp_path / "out").values()
+    assert metrics["agent"] == "my_bench_agent:make_agent"
+    sample = json.loads(
+        (tmp_path / "out" / "runs" / metrics["run_id"] / "samples.jsonl").open().readline()
+    )
+    assert sample["tokens"] == [1] * T  # NO_EVENT throughout: its predict was used

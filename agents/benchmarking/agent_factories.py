@@ -18,6 +18,8 @@ import functools
 import importlib
 import inspect
 import math
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -139,6 +141,10 @@ def load_agent_factory(path: str) -> Callable[..., Any]:
         raise SequenceTutorError(
             f"--agents: {path!r} is not an import path of the form 'package.module:make_agent'"
         )
+    # Like `python -m`, find the user's modules in the current folder (the console script's
+    # sys.path[0] is its bin folder); worker processes and local Ray inherit this path.
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # noqa: BLE001 - any import failure is the user's input
