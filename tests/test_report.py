@@ -420,3 +420,18 @@ def test_train_run_folder_layout(tmp_path):
     sets = order_for_comparison(load_inputs([run]))
     assert [s.agent for s in sets] == ["note_rnn", "psi"]
     assert all(s.run_dir == run for s in sets)
+
+
+def test_without_verovio_the_page_says_so(tmp_path, monkeypatch, no_synth):
+    import sys
+
+    from agents.report.build import INSTALL_ENGRAVER_HINT
+    from agents.report.engraving import find_engraver
+
+    monkeypatch.setitem(sys.modules, "verovio", None)  # import verovio -> ImportError
+    assert find_engraver() is None
+    samples = write_samples(tmp_path / "s.jsonl", "psi", 1)
+    result = build_report([samples], tmp_path / "out", n_compositions=1, engraver=None)
+    page = count(result.page)
+    assert "figure.score" not in page.classes
+    assert INSTALL_ENGRAVER_HINT in page.notices and result.scores == 0

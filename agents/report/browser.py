@@ -301,11 +301,13 @@ def _stack_sections(
             timeout=timeout,
         )
         pieces.append(Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("RGB"))
-    canvas = Image.new("RGB", (width, sum(p.height for p in pieces)), (246, 247, 249))
-    y = 0
+    gap = 12  # the clipped elements lose their margins; give the stack some air back
+    height = sum(p.height for p in pieces) + gap * (len(pieces) + 1)
+    canvas = Image.new("RGB", (width, height), (246, 247, 249))
+    y = gap
     for piece in pieces:
         canvas.paste(piece, (0, y))
-        y += piece.height
+        y += piece.height + gap
     target.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(target, optimize=True)
 
