@@ -19,6 +19,7 @@ complete one and is written last, so a process killed mid-write leaves the previ
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -43,6 +44,8 @@ FORMAT = "sequence-tutor-agent"
 TRAINING_FORMAT = "sequence-tutor-agent-training"
 FORMAT_VERSION = 1
 MAX_BYTES = 1024 * 1024 * 1024
+MAX_JSON_BYTES = 1024 * 1024
+MAX_BUFFER_SIZE = 100_000_000
 AGENT_DIR = Path(__file__).resolve().parent / "checkpoints"
 SHIPPED_AGENTS = {"psi": "psi_agent"}
 HYPERPARAMETERS = (
@@ -159,9 +162,11 @@ def save_training_state(model: SequenceTutorDQN, path: str | os.PathLike) -> tup
 def _read_json(path: Path, expected_format: str, what: str) -> dict:
     if not path.is_file():
         raise SequenceTutorError(f"{path}: {what} config not found")
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise SequenceTutorError(f"{path}: larger than {MAX_JSON_BYTES} bytes")
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise SequenceTutorError(f"{path}: not a readable JSON {what} config ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != expected_format:
         raise SequenceTutorError(f"{path}: not a Sequence Tutor {what} config")
@@ -193,6 +198,9 @@ def read_agent_meta(path: str | os.PathLike) -> dict:
     try:
         if meta["algo"] not in ALGORITHMS:
             raise ValueError(f"algo {meta['algo']!r} is not one of {ALGORITHMS}")
+        sizes = {k: meta["note_rnn_config"].get(k, 1) for k in _SIZES}
+        if any(type(v) is not int for v in sizes.values()):
+            raise ValueError(f"Note RNN sizes must be integers, got {sizes}")
         meta["note_rnn_config"] = NoteRNNConfig.from_dict(meta["note_rnn_config"])
         meta["vocabulary"] = Vocabulary.from_dict(meta["vocabulary"])
         meta["melody_length"] = int(meta["melody_length"])
@@ -202,9 +210,63 @@ def read_agent_meta(path: str | os.PathLike) -> dict:
             raise ValueError("vocabulary and Note RNN sizes differ")
         if not isinstance(meta.get("hyperparameters", {}), dict):
             raise ValueError("hyperparameters must be an object")
-    except (KeyError, TypeError, ValueError) as exc:
+        _check_hyperparameters(meta.get("hyperparameters", {}))
+        env_kwargs = meta.get("env_kwargs", {})
+        if not isinstance(env_kwargs, dict):
+            raise ValueError("env_kwargs must be an object")
+        if "key" in env_kwargs:
+            from rewards.keys import key_tables  # noqa: PLC0415
+
+            key_tables(str(env_kwargs["key"]))
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise SequenceTutorError(f"{config_path}: invalid agent config ({exc})") from None
     return meta
+
+
+_SIZES = ("vocab_size", "hidden_size", "num_layers", "depth")
+_KNOWN_HYPERPARAMETERS = {n for n in HYPERPARAMETERS if n != "loss_name"} | {
+    "loss", "learning_rate", "train_freq", "temperature"
+}  # fmt: skip
+
+
+def _check_hyperparameters(hyper: dict) -> None:
+    """Raise ``ValueError`` for a hyper-parameter a file must not set (only those written by
+    :func:`save_agent` reach SB3's constructor) or a value that would crash or exhaust memory."""
+    unknown = sorted(set(hyper) - _KNOWN_HYPERPARAMETERS)
+    if unknown:
+        raise ValueError(f"unknown hyper-parameters {unknown}")
+    for name in ("learning_rate", "temperature"):
+        if name in hyper:
+            value = hyper[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{name} must be a number, got {value!r}")
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    for name, top in (("buffer_size", MAX_BUFFER_SIZE), ("batch_size", MAX_BUFFER_SIZE)):
+        if name in hyper and (type(hyper[name]) is not int or not 1 <= hyper[name] <= top):
+            raise ValueError(f"{name} must be an integer in 1..{top}, got {hyper[name]!r}")
+
+
+def _check_note_rnn_tensors(meta: dict, tensors: dict[str, torch.Tensor], where: Path) -> None:
+    """Compare the file's Q-network weights with the config on a shape-only model first, so a
+    config asking for a huge Note RNN fails here instead of allocating it."""
+    from pretrain.models import build_note_rnn  # noqa: PLC0415
+
+    with torch.device("meta"):
+        expected = build_note_rnn(meta["note_rnn_config"]).state_dict()
+    problems = []
+    for name, value in expected.items():
+        found = tensors.get(f"q_net.rnn.{name}")
+        if found is None or found.shape != value.shape:
+            shape = "missing" if found is None else tuple(found.shape)
+            problems.append(f"q_net.rnn.{name}: {shape} != {tuple(value.shape)}")
+    if problems:
+        raise SequenceTutorError(
+            f"{where}: weights do not match the agent config ({', '.join(problems[:3])})"
+        )
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise SequenceTutorError(f"{where}: weights hold NaN or infinity ({', '.join(bad[:3])})")
 
 
 def _load_policy_tensors(policy: NoteRNNPolicy, tensors: dict[str, torch.Tensor], where: Path):
@@ -238,6 +300,7 @@ def load_agent_policy(path: str | os.PathLike) -> tuple[NoteRNNPolicy, dict]:
     weights_path, _ = agent_paths(path)
     meta = read_agent_meta(path)
     tensors = _read_tensors(weights_path, "agent")
+    _check_note_rnn_tensors(meta, tensors, weights_path)
     observation_space, action_space = observation_spaces(meta["melody_length"], meta["vocabulary"])
     hyper = meta.get("hyperparameters", {})
     policy = NoteRNNPolicy(
@@ -271,6 +334,7 @@ def load_agent(
     weights_path, _ = agent_paths(path)
     meta = read_agent_meta(path)
     tensors = _read_tensors(weights_path, "agent")
+    _check_note_rnn_tensors(meta, tensors, weights_path)
     hyper = dict(meta.get("hyperparameters", {}))
     if "train_freq" in hyper:
         hyper["train_freq"] = tuple(hyper["train_freq"])
@@ -321,7 +385,7 @@ def load_training_state(model: SequenceTutorDQN, path: str | os.PathLike) -> Non
         name, pos, has_gauss, cached = meta["rng_numpy"]
         keys = tensors["rng.numpy"].numpy().astype(np.uint32)
         np.random.set_state((name, keys, int(pos), int(has_gauss), float(cached)))  # noqa: NPY002
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as exc:
         raise SequenceTutorError(
             f"{weights_path}: training state does not fit this agent ({exc})"
         ) from None
@@ -335,10 +399,18 @@ def latest_checkpoint(folder: str | os.PathLike) -> Path | None:
         return None
     try:
         name = json.loads(pointer.read_text(encoding="utf-8"))["checkpoint"]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (
+        OSError,
+        UnicodeDecodeError,
+        json.JSONDecodeError,
+        KeyError,
+        TypeError,
+        RecursionError,
+    ) as exc:
         raise SequenceTutorError(f"{pointer}: unreadable checkpoint pointer ({exc})") from None
     path = Path(folder) / str(name)
-    if Path(name).name != name or not path.is_dir():
+    # a bare name of a folder beside latest.json: never "..", "/abs" or "a/../b"
+    if Path(str(name)).name != name or name in (".", "..") or not path.is_dir():
         raise SequenceTutorError(f"{pointer}: names a missing checkpoint {name!r}")
     return path
 

@@ -25,6 +25,7 @@ from pretrain.models import NoteRNN
 from pretrain.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 
 MAX_LINE_BYTES = 1 << 20
+MAX_COMPOSITION_STEPS = 10_000  # the environment's longest melody
 
 
 @dataclass
@@ -182,7 +183,9 @@ def read_jsonl(
         raise SequenceTutorError(f"{path}: samples file not found")
     groups: dict[tuple[str, str, int], dict[str, list]] = {}
     with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
+        # readline with a limit: a file without newlines must not be read whole into memory
+        lines = iter(lambda: handle.readline(MAX_LINE_BYTES + 1), "")
+        for number, line in enumerate(_decoded(lines, path), 1):
             if len(line) > MAX_LINE_BYTES:
                 raise SequenceTutorError(
                     f"{path}:{number}: line longer than {MAX_LINE_BYTES} bytes"
@@ -198,7 +201,17 @@ def read_jsonl(
                 seed = int(record.get("seed", 0))
                 if tokens.ndim != 1 or tokens.size == 0 or primer.ndim != 1:
                     raise ValueError("tokens and primer must be flat lists, tokens not empty")
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                if tokens.size > MAX_COMPOSITION_STEPS:
+                    raise ValueError(f"{tokens.size} tokens, more than {MAX_COMPOSITION_STEPS}")
+                _check_key(key)
+            except (
+                json.JSONDecodeError,
+                KeyError,
+                TypeError,
+                ValueError,
+                OverflowError,
+                RecursionError,
+            ) as exc:
                 raise SequenceTutorError(
                     f"{path}:{number}: not a composition record ({exc}); expected "
                     '{"tokens": [...], "primer": [...], "key": ..., "agent": ..., "seed": ...}'
@@ -215,6 +228,20 @@ def read_jsonl(
         Samples(np.stack(g["tokens"]), g["primers"], key=key, agent=agent, seeds=g["seeds"])
         for (agent, key, _), g in groups.items()
     ]
+
+
+def _decoded(lines: Iterable[str], path: Path) -> Iterable[str]:
+    try:
+        yield from lines
+    except UnicodeDecodeError as exc:
+        raise SequenceTutorError(f"{path}: not UTF-8 text ({exc.reason})") from None
+
+
+def _check_key(key: str) -> None:
+    """Raise ``ValueError`` unless music21 knows ``key`` (the env needs it to score the steps)."""
+    from rewards.keys import key_tables  # noqa: PLC0415
+
+    key_tables(key)
 
 
 def export_melodies(

@@ -190,14 +190,39 @@ def _output_folder(args: argparse.Namespace) -> Path:
 
 
 # -- the run -------------------------------------------------------------------------------------
+def check_stored_settings(settings: Any) -> None:
+    """Raise ``ValueError`` unless ``settings`` (read from run.json) has the shape
+    :func:`settings_from_args` gives: it names output files (``algo``) and reaches SB3's
+    constructor (``hyperparameters``), so nothing else may come from a file."""
+    if not isinstance(settings, dict):
+        raise ValueError("expected a JSON object")
+    if settings.get("algo") not in ALGOS:
+        raise ValueError(f"algo {settings.get('algo')!r} is not one of {ALGOS}")
+    for name, top in (("steps", 10**12), ("n_envs", 1024), ("checkpoint_every", 10**12)):
+        value = settings.get(name)
+        if type(value) is not int or not 1 <= value <= top:
+            raise ValueError(f"{name} must be an integer in 1..{top}, got {value!r}")
+    if type(settings.get("seed")) is not int:
+        raise ValueError(f"seed must be an integer, got {settings.get('seed')!r}")
+    if settings.get("note_rnn") is not None and not isinstance(settings["note_rnn"], str):
+        raise ValueError("note_rnn must be a checkpoint path or null")
+    for name, known in (("hyperparameters", HYPERPARAMETER_FLAGS), ("env_kwargs", ENV_FLAGS)):
+        value = settings.get(name)
+        if not isinstance(value, dict) or set(value) - set(known.values()):
+            raise ValueError(f"{name} must be an object with keys among {sorted(known.values())}")
+
+
 def run(args: argparse.Namespace) -> int:
     out = _output_folder(args)
     run_file = out / "run.json"
     if args.resume and run_file.is_file():
         try:
+            if run_file.stat().st_size > 1 << 20:
+                raise ValueError("larger than 1 MiB")
             settings = json.loads(run_file.read_text(encoding="utf-8"))
+            check_stored_settings(settings)
             settings["steps"] = int(args.steps or settings["steps"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
             raise SequenceTutorError(f"{run_file}: unreadable run settings ({exc})") from None
     else:
         settings = settings_from_args(args)
@@ -206,6 +231,9 @@ def run(args: argparse.Namespace) -> int:
                 f"--out {out}: holds a run already; pass --resume to continue it or choose "
                 "another --out"
             )
+    from pretrain.atomic_write import ensure_writable_dir  # noqa: PLC0415
+
+    ensure_writable_dir(out)  # a read-only or full disk fails now, not at the first checkpoint
     return train(
         settings,
         out,
