@@ -66,6 +66,11 @@ def run(args: argparse.Namespace) -> int:
         synthesizer=synthesizer,
         engraver=engraver,
         note_rnn=note_rnn,
+        **(
+            {"audio_notice": "No audio players (--no-audio): use the MIDI links."}
+            if args.no_audio
+            else {}
+        ),
         progress=lambda message: print(f"report: {message}", file=sys.stderr, flush=True),
     )
     for notice in result.notices:

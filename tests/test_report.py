@@ -276,6 +276,8 @@ def test_report_without_synthesizer_has_midi_links_and_one_notice(tmp_path, caps
     assert [n for n in page.notices if "FluidSynth" in n] == [INSTALL_AUDIO_HINT]
     assert page.external == []  # self-contained: only data: URIs
     text = (out / "index.html").read_text()
+    assert main(["report", str(psi), "--out", str(out), "--no-audio"]) == 0
+    assert "(--no-audio)" in " ".join(count(out / "index.html").notices)
     # the Note RNN column comes first even though it was given second
     assert text.index('data-agent="note-rnn"') < text.index('data-agent="psi"')
 
@@ -337,6 +339,7 @@ def test_engraved_scores_come_from_verovio(tmp_path, no_synth):
     assert result.scores == 2
     html = result.page.read_text()
     assert len(re.findall(r'<figure class="score"[^>]*><svg viewBox=', html)) == 2
+    assert 'aria-label="score of psi, #1, seed 7, C major"' in html
     assert html.count("Engraved by Verovio") == 2
 
 

@@ -166,13 +166,15 @@ def build_report(
     engraver: Engraver | None = None,
     vocabulary: Vocabulary = DEFAULT_VOCABULARY,
     note_rnn=None,
+    audio_notice: str = INSTALL_AUDIO_HINT,
     title: str = "Sequence Tutor report",
     progress=None,
 ) -> ReportResult:
     """Write ``out/index.html`` for the given run folders and sample files.
 
     ``synthesizer`` None: MIDI links instead of audio players (with a notice). ``engraver``
-    None: no scores (with a notice). ``note_rnn`` (a :class:`~pretrain.models.NoteRNN`) scores
+    None: no scores (with a notice). ``audio_notice`` is the notice shown without a synthesizer.
+    ``note_rnn`` (a :class:`~pretrain.models.NoteRNN`) scores
     log p(composition) in the statistics; None leaves that row out. ``progress`` is called with
     a short message per step.
     """
@@ -187,7 +189,7 @@ def build_report(
 
     notices = []
     if synthesizer is None:
-        notices.append(INSTALL_AUDIO_HINT)
+        notices.append(audio_notice)
     if engraver is None:
         notices.append(INSTALL_ENGRAVER_HINT)
     tools = [

@@ -198,7 +198,10 @@ def _composition_html(view: CompositionView | None, column: tuple[str, str]) -> 
             f'aria-label="{_e(view.agent)}: {_e(view.caption)}"></audio>'
         )
     if view.score_svg is not None:
-        out.append(f'<figure class="score" aria-label="score">{view.score_svg}</figure>')
+        out.append(
+            f'<figure class="score" role="img" aria-label="score of {_e(view.agent)}, '
+            f'{_e(view.caption)}">{view.score_svg}</figure>'
+        )
     out.append(
         f'<img class="piano-roll" alt="piano roll of {_e(view.agent)}, {_e(view.caption)}" '
         f'src="{data_uri(view.piano_roll_png, "image/png")}">'
