@@ -939,3 +939,271 @@ def resume_cases(original: Path) -> dict[str, Callable[[Path, Path], None]]:
         "resume:->/dev/zero": dev_zero,
         "resume:fifo": fifo,
     }
+
+
+# --------------------------------------------------------------------------- agents and runs
+
+
+def _json_edit(path: Path, edit: Callable[[dict], None]) -> None:
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def _set(path: Path, *keys_and_value) -> Callable[[], None]:
+    *keys, value = keys_and_value
+
+    def edit(data):
+        target = data
+        for k in keys[:-1]:
+            target = target[k]
+        target[keys[-1]] = value
+
+    return lambda: _json_edit(path, edit)
+
+
+def _spoil_tensors(path: Path, how: str) -> None:
+    import torch  # noqa: PLC0415
+
+    tensors, metadata = _read_safetensors(path)
+    if how == "shrink":
+        tensors = {k: v.flatten()[: max(1, v.numel() // 2)].clone() for k, v in tensors.items()}
+    elif how == "float64":
+        tensors = {k: v.double() if v.is_floating_point() else v for k, v in tensors.items()}
+    elif how == "nan":
+        tensors = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+                   for k, v in tensors.items()}  # fmt: skip
+    _write_safetensors(path, tensors, metadata)
+
+
+def agent_cases() -> dict[str, Callable[[Path, Path], Path]]:
+    """Ways to spoil a trained agent ``run/agent.{json,safetensors}`` for ``sample --agent``:
+    ``name -> mutate(run, marker) -> path to pass``."""
+
+    def weights(run):
+        return run / "agent.safetensors"
+
+    def config(run):
+        return run / "agent.json"
+
+    def pickled(kind):
+        def mutate(run, marker):
+            data = torch_pickle_payload(marker) if kind == "torch" else pickle_payload(marker)
+            weights(run).unlink()
+            weights(run).write_bytes(data)
+            return config(run)
+
+        return mutate
+
+    def file_instead(builder):
+        return lambda run, marker: builder(run, marker)
+
+    def tensors(how):
+        def mutate(run, marker):
+            _spoil_tensors(weights(run), how)
+            return config(run)
+
+        return mutate
+
+    def raw(data):
+        def mutate(run, marker):
+            weights(run).unlink()
+            weights(run).write_bytes(data() if callable(data) else data)
+            return config(run)
+
+        return mutate
+
+    def truncate(run, marker):
+        data = weights(run).read_bytes()
+        weights(run).write_bytes(data[: len(data) // 2])
+        return config(run)
+
+    def meta(*keys_and_value):
+        def mutate(run, marker):
+            _set(config(run), *keys_and_value)()
+            return config(run)
+
+        return mutate
+
+    def json_text(text):
+        def mutate(run, marker):
+            config(run).write_text(text)
+            return config(run)
+
+        return mutate
+
+    def sparse_json(run, marker):
+        with open(config(run), "r+b") as handle:
+            handle.truncate(4 * 2**30)
+        return config(run)
+
+    def traversal(run, marker):
+        def edit(data):
+            data["env_kwargs"] = {"key": f"../../{ESCAPE_NAME}"}
+            data["metadata"] = {"note_rnn": f"../../{ESCAPE_NAME}", "name": f"../{ESCAPE_NAME}"}
+
+        _json_edit(config(run), edit)
+        return run  # the folder form of --agent
+
+    def dev_zero(run, marker):
+        weights(run).unlink()
+        os.symlink("/dev/zero", weights(run))
+        return config(run)
+
+    def fifo(run, marker):
+        config(run).unlink()
+        os.mkfifo(config(run))
+        return weights(run)
+
+    return {
+        "agent:pickle-in-.safetensors": pickled("torch"),
+        "agent:plain-pickle-in-.safetensors": pickled("plain"),
+        "agent:pickle-.pt": file_instead(lambda run, marker: ckpt_pt(run, marker)),
+        "agent:legacy-pickle-.pt": file_instead(lambda run, m: ckpt_legacy_pickle_pt(run, m)),
+        "agent:sb3-.zip": file_instead(lambda run, marker: sb3_zip(run, marker)),
+        "agent:wrong-shapes": tensors("shrink"),
+        "agent:float64": tensors("float64"),
+        "agent:nan-weights": tensors("nan"),
+        "agent:truncated": truncate,
+        "agent:header-2^62": raw(lambda: raw_safetensors({}, declared_len=2**62)),
+        "agent:hidden-1e6": meta("note_rnn_config", "hidden_size", 10**6),
+        "agent:hidden-8.5": meta("note_rnn_config", "hidden_size", 8.5),
+        "agent:layers-string": meta("note_rnn_config", "num_layers", "1"),
+        "agent:melody-length-1e9": meta("melody_length", 10**9),
+        "agent:temperature-0": meta("hyperparameters", "temperature", 0),
+        "agent:temperature-nan": meta("hyperparameters", "temperature", float("nan")),
+        "agent:temperature-string": meta("hyperparameters", "temperature", "hot"),
+        "agent:algo-../": meta("algo", f"../../{ESCAPE_NAME}"),
+        "agent:json-nested-100k": json_text("[" * 100_000 + "]" * 100_000),
+        "agent:json-sparse-4GiB": sparse_json,
+        "agent:../-in-names": traversal,
+        "agent:weights->/dev/zero": dev_zero,
+        "agent:config-fifo": fifo,
+    }
+
+
+TOLERATED_AGENT_CASES = {"agent:float64"}  # may be refused (dtype) or cast exactly
+TOLERATED_JSONL_CASES = {"jsonl:agent-../"}  # the agent name is only data: files use a safe name
+
+
+def run_cases() -> dict[str, Callable[[Path, Path], None]]:
+    """Ways to spoil a ``train --out RUN`` folder before ``train --resume --out RUN``."""
+
+    def latest(run):
+        pointer = json.loads((run / "checkpoints" / "latest.json").read_text())
+        return run / "checkpoints" / pointer["checkpoint"]
+
+    def run_json(*keys_and_value):
+        return lambda run, marker: _set(run / "run.json", *keys_and_value)()
+
+    def pointer(name):
+        def mutate(run, marker):
+            (run / "checkpoints" / "latest.json").write_text(
+                json.dumps({"checkpoint": name, "num_timesteps": 1})
+            )
+
+        return mutate
+
+    def ckpt_json(file, *keys_and_value):
+        return lambda run, marker: _set(latest(run) / file, *keys_and_value)()
+
+    def ckpt_text(file, text):
+        return lambda run, marker: (latest(run) / file).write_text(text)
+
+    def ckpt_pickle(file):
+        def mutate(run, marker):
+            (latest(run) / file).unlink()
+            (latest(run) / file).write_bytes(torch_pickle_payload(marker))
+
+        return mutate
+
+    def ckpt_tensors(file, how):
+        return lambda run, marker: _spoil_tensors(latest(run) / file, how)
+
+    def traversal_everywhere(run, marker):
+        _set(run / "run.json", "algo", f"../../{ESCAPE_NAME}")()
+        _set(latest(run) / "agent.json", "metadata", {"name": f"../../{ESCAPE_NAME}"})()
+
+    return {
+        "run:run.json-algo-../": run_json("algo", f"../../{ESCAPE_NAME}"),
+        "run:run.json-tensorboard_log": run_json(
+            "hyperparameters", {"tensorboard_log": f"/tmp/{ESCAPE_NAME}"}
+        ),
+        "run:run.json-n_envs-1e9": run_json("n_envs", 10**9),
+        "run:run.json-nested-100k": lambda run, m: (run / "run.json").write_text(
+            "[" * 100_000 + "]" * 100_000
+        ),
+        "run:run.json-not-an-object": lambda run, m: (run / "run.json").write_text("[1, 2]"),
+        "run:latest->..": pointer(".."),
+        "run:latest->/tmp": pointer("/tmp"),
+        "run:latest->../../x": pointer(f"../../{ESCAPE_NAME}"),
+        "run:latest-nested-100k": lambda run, m: (run / "checkpoints" / "latest.json").write_text(
+            "[" * 100_000 + "]" * 100_000
+        ),
+        "run:training-pickle": ckpt_pickle("training.safetensors"),
+        "run:agent-pickle": ckpt_pickle("agent.safetensors"),
+        "run:training-shrunk": ckpt_tensors("training.safetensors", "shrink"),
+        "run:agent-shrunk": ckpt_tensors("agent.safetensors", "shrink"),
+        "run:training.json-nested": ckpt_text("training.json", "[" * 100_000 + "]" * 100_000),
+        "run:training-counters-float": ckpt_json("training.json", "counters", "n_updates", 1e400),
+        "run:training-rng-garbage": ckpt_json("training.json", "rng_numpy", ["MT19937", 1, 2]),
+        "run:agent-hidden-1e6": ckpt_json("agent.json", "note_rnn_config", "hidden_size", 10**6),
+        "run:agent-buffer-1e12": ckpt_json("agent.json", "hyperparameters", "buffer_size", 10**12),
+        "run:agent-unknown-hyper": ckpt_json(
+            "agent.json", "hyperparameters", "tensorboard_log", f"/tmp/{ESCAPE_NAME}"
+        ),
+        "run:../-everywhere": traversal_everywhere,
+    }
+
+
+def jsonl_cases() -> dict[str, Callable[[Path], Path]]:
+    """Hostile sample files for ``evaluate FILE``: ``name -> build(folder) -> path``."""
+    good = {"tokens": [14, 1, 16, 1] * 8, "primer": [14], "key": "C major", "agent": "x", "seed": 0}
+
+    def lines(name, *records):
+        def build(folder):
+            path = folder / name
+            path.write_text("".join(r if isinstance(r, str) else json.dumps(r) + "\n"
+                                    for r in records))  # fmt: skip
+            return path
+
+        return build
+
+    def sparse(folder):
+        path = folder / "sparse.jsonl"
+        with open(path, "wb") as handle:
+            handle.truncate(4 * 2**30)
+        return path
+
+    def random_bytes(folder):
+        path = folder / "random.jsonl"
+        path.write_bytes(random.Random(5).randbytes(4096))
+        return path
+
+    def fifo(folder):
+        path = folder / "fifo.jsonl"
+        os.mkfifo(path)
+        return path
+
+    def dev_zero(folder):
+        path = folder / "zero.jsonl"
+        os.symlink("/dev/zero", path)
+        return path
+
+    return {
+        "jsonl:random-bytes": random_bytes,
+        "jsonl:truncated": lines("truncated.jsonl", json.dumps(good)[:30]),
+        "jsonl:nested-100k": lines("nested.jsonl", "[" * 100_000 + "]" * 100_000 + "\n"),
+        "jsonl:sparse-4GiB": sparse,
+        "jsonl:seed-1e400": lines("seed.jsonl", json.dumps(good).replace('"seed": 0', '"seed": 1e400') + "\n"),
+        "jsonl:seed-NaN": lines("seednan.jsonl", json.dumps(good).replace('"seed": 0', '"seed": NaN') + "\n"),
+        "jsonl:tokens-out-of-range": lines("range.jsonl", dict(good, tokens=[14, 99, -1])),
+        "jsonl:tokens-float": lines("float.jsonl", dict(good, tokens=[14.5, 1])),
+        "jsonl:tokens-nested": lines("tnested.jsonl", dict(good, tokens=[[14], [1]])),
+        "jsonl:tokens-100k": lines("long.jsonl", dict(good, tokens=[14, 1] * 50_000)),
+        "jsonl:key-H-major": lines("key.jsonl", dict(good, key="H major")),
+        "jsonl:agent-../": lines("agent.jsonl", dict(good, agent=f"../../{ESCAPE_NAME}")),
+        "jsonl:key-../": lines("keypath.jsonl", dict(good, key=f"../../{ESCAPE_NAME}")),
+        "jsonl:fifo": fifo,
+        "jsonl:->/dev/zero": dev_zero,
+    }  # fmt: skip
