@@ -23,12 +23,18 @@ from typing import Any
 from urllib.parse import urlparse
 
 from agents.benchmarking.local_backend import RunFailure
-from agents.benchmarking.runner import METRICS_FILE, execute_run, run_dir
+from agents.benchmarking.runner import METRICS_FILE, SAMPLES_FILE, execute_run, run_dir
 from agents.benchmarking.spec import RunSpec
 from pretrain.atomic_write import atomic_write_text
 from pretrain.errors import SequenceTutorError
 
-__all__ = ["check_address", "import_ray", "ray_session", "run_ray"]
+__all__ = [
+    "check_address",
+    "import_ray",
+    "keep_reported_run",
+    "ray_session",
+    "run_ray",
+]
 
 RAY_EXTRA_HINT = "pip install 'sequence-tutor-gym[ray]'"
 ADDRESS_TIMEOUT_S = 3.0
@@ -106,19 +112,27 @@ def _trial(config: dict[str, Any]) -> None:
     """One Tune trial: execute the run, report its metrics (or its one-line error)."""
     from ray import tune
 
+    out = Path(config["out"])
     try:
-        metrics = execute_run(config["spec"], config["out"])
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a node without the driver's folder: keep the run in the trial's folder
+        out = Path(tune.get_context().get_trial_dir())
+    try:
+        metrics = execute_run(config["spec"], out)
     except SequenceTutorError as exc:
         tune.report({"error": str(exc), "failed": 1})
         return
-    tune.report(_reportable(metrics))
+    tune.report(_reportable(metrics, out))
 
 
-def _reportable(metrics: dict[str, Any]) -> dict[str, Any]:
+def _reportable(metrics: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Scalars for Tune, plus the run's metrics and samples as text for the driver's disk."""
     scalars = {
         k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
     }
-    return {**scalars, "failed": 0, "metrics_json": json.dumps(metrics)}
+    spec = RunSpec.from_dict(metrics["spec"])
+    samples = (run_dir(out, spec) / SAMPLES_FILE).read_text()
+    return {**scalars, "failed": 0, "metrics_json": json.dumps(metrics), "samples_jsonl": samples}
 
 
 def _trial_name(trial: Any) -> str:
@@ -188,9 +202,16 @@ def _gather(grid: Any, out_dir: Path) -> tuple[list[dict[str, Any]], list[RunFai
         elif reported.get("failed"):
             failures.append(RunFailure(spec, str(reported.get("error"))))
         elif reported.get("metrics_json"):
-            metrics = json.loads(reported["metrics_json"])
-            path = run_dir(out_dir, spec) / METRICS_FILE
-            if not path.exists():  # the trial ran on a node that does not share our disk
-                atomic_write_text(path, json.dumps(metrics, indent=1) + "\n")
-            finished.append(metrics)
+            finished.append(keep_reported_run(reported, out_dir))
     return finished, failures
+
+
+def keep_reported_run(reported: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """The metrics a trial reported; written under ``out_dir`` if the trial ran on a node that
+    does not share this disk (samples too, for the piano rolls)."""
+    metrics = json.loads(reported["metrics_json"])
+    folder = run_dir(out_dir, RunSpec.from_dict(metrics["spec"]))
+    if not (folder / METRICS_FILE).exists():
+        atomic_write_text(folder / SAMPLES_FILE, reported.get("samples_jsonl", ""))
+        atomic_write_text(folder / METRICS_FILE, json.dumps(metrics, indent=1) + "\n")
+    return metrics

@@ -255,24 +255,15 @@ def _search_ray(
                 message = str(reported.get("error") or result.error).splitlines()[0]
                 failures.append(RunFailure(spec_for(base, dict(result.config or {})), message))
             elif reported.get("metrics_json"):
-                import json
-
-                finished.append(json.loads(reported["metrics_json"]))
+                finished.append(ray_backend.keep_reported_run(reported, out))
         return finished, failures
 
 
 def _make_search_trial(base: dict[str, Any], out: str) -> Callable[[dict[str, Any]], None]:
     def trial(config: dict[str, Any]) -> None:
-        from ray import tune
-
         from agents.benchmarking import ray_backend
 
         spec = spec_for(RunSpec.from_dict(base), config)
-        try:
-            metrics = execute_run(spec, out)
-        except SequenceTutorError as exc:
-            tune.report({"error": str(exc), "failed": 1})
-            return
-        tune.report(ray_backend._reportable(metrics))
+        ray_backend._trial({"spec": spec.to_dict(), "out": out})
 
     return trial
