@@ -7,6 +7,7 @@ The fast suite covers Ray's bad-input paths (unreachable address, missing extra)
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -54,7 +55,7 @@ def test_ray_runs_the_same_runs_as_the_local_backend(local_ray, tmp_path, capsys
     header = (out / "results.md").read_text().splitlines()[0]
     assert "ppo" in header and "random" in header
     assert runs["ppo"]["train_steps"] == 32
-    assert runs["ppo"]["pid"] != runs["random"]["pid"] or runs["ppo"]["host"]  # ran in workers
+    assert os.getpid() not in {m["pid"] for m in runs.values()}  # ran in Ray workers
     # Each trial is exactly the local run of the same spec.
     for agent in ("random", "ppo", "tests.test_benchmark:make_agent"):
         spec = RunSpec.from_dict(runs[agent]["spec"])
