@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -223,6 +224,21 @@ def test_unwritable_output_folder(tmp_path, capsys, no_synth):
     blocker.write_text("not a folder")
     err = _cli_error(capsys, samples, "--out", blocker / "report")
     assert f"--out {blocker / 'report'}" in err and "cannot write" in err
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root can write a read-only folder"
+)
+def test_read_only_output_folder(tmp_path, capsys, no_synth):
+    samples = write_samples(tmp_path / "s.jsonl", "psi", 1)
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o500)
+    try:
+        err = _cli_error(capsys, samples, "--out", out)
+    finally:
+        out.chmod(0o700)
+    assert f"--out {out}: cannot write" in err and not (out / "index.html").exists()
 
 
 def test_bad_option_values(tmp_path, capsys, no_synth):
