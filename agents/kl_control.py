@@ -443,6 +443,34 @@ class SequenceTutorDQN(DQN):
         log_probs = self.policy.prior_sequence_log_probs(tokens)
         return log_probs[torch.arange(len(position)), position]
 
+    # -- safe persistence (SB3's zip format pickles; these never do) --------------------------------
+    def save(self, path, exclude=None, include=None) -> None:  # type: ignore[override]
+        """Write ``path.safetensors`` + ``path.json`` (see :mod:`agents.agent_checkpoint`)."""
+        from agents.agent_checkpoint import save_agent  # noqa: PLC0415
+
+        save_agent(self, path)
+
+    @classmethod
+    def load(cls, path, env=None, device="cpu", **kwargs):  # type: ignore[override]
+        """Build the agent from ``path.json`` and load ``path.safetensors``; never unpickles.
+
+        SB3 zip files (``DQN.save``) are refused: unpickling a foreign file can run its code.
+        """
+        from agents.agent_checkpoint import agent_paths, load_agent  # noqa: PLC0415
+
+        if str(path).endswith(".zip"):
+            raise SequenceTutorError(
+                f"{path}: SB3 zip archives are pickles and are not loaded; save agents with "
+                "SequenceTutorDQN.save (safetensors + JSON)"
+            )
+        if env is None:
+            raise SequenceTutorError("SequenceTutorDQN.load needs the env to build the agent on")
+        agent_paths(path)
+        kwargs.pop("custom_objects", None)
+        kwargs.pop("print_system_info", None)
+        kwargs.pop("force_reset", None)
+        return load_agent(path, env, device=device, **kwargs)
+
     def _excluded_save_params(self) -> list[str]:
         return [
             *super()._excluded_save_params(),

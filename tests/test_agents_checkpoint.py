@@ -116,3 +116,15 @@ def test_missing_corrupt_and_incompatible_checkpoints_are_one_line_errors(model,
     (tmp_path / "latest.json").write_text(json.dumps({"checkpoint": "../../etc"}))
     with pytest.raises(SequenceTutorError, match="missing checkpoint"):
         latest_checkpoint(tmp_path)
+
+
+def test_save_and_load_methods_use_safetensors_and_refuse_sb3_zips(model, tmp_path):
+    model.save(tmp_path / "agent")
+    assert (tmp_path / "agent.safetensors").is_file() and not (tmp_path / "agent.zip").exists()
+    loaded = SequenceTutorDQN.load(tmp_path / "agent", env=toy_env())
+    assert loaded.algo == "g"
+    for v, v2 in zip(model.policy.state_dict().values(), loaded.policy.state_dict().values()):
+        assert torch.equal(v, v2)
+    (tmp_path / "evil.zip").write_bytes(b"PK")
+    with pytest.raises(SequenceTutorError, match="pickles"):
+        SequenceTutorDQN.load(tmp_path / "evil.zip", env=toy_env())
