@@ -133,7 +133,9 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
     ## Episode End
 
     The episode terminates after ``T`` actions (``terminated=True``); ``truncated`` is always
-    False (no time limit is registered: the length is part of the task).
+    False (no time limit is registered: the length is part of the task). Stepping on raises
+    ``ResetNeeded``. The last step is a true terminal state: Q-learning targets must not
+    bootstrap past it (rl_tuner's targets ignored episode ends).
 
     ## Arguments
 

@@ -1122,7 +1122,7 @@ def _build(name: str, tables: KeyTables) -> Rule:
 
 def default_rules(
     key: str | KeyTables = "C major",
-    melody_length: int | None = None,
+    melody_length: int = 32,
     vocabulary: Vocabulary = DEFAULT_VOCABULARY,
     *,
     names: Iterable[str] = DEFAULT_RULE_NAMES,
