@@ -454,3 +454,19 @@ def test_without_verovio_the_page_says_so(tmp_path, monkeypatch, no_synth):
     page = count(result.page)
     assert "figure.score" not in page.classes
     assert INSTALL_ENGRAVER_HINT in page.notices and result.scores == 0
+
+
+def test_failing_synthesizer_is_one_error_and_no_page(tmp_path, capsys):
+    from agents.report.audio import Synthesizer
+
+    broken = tmp_path / "fluidsynth"
+    broken.write_text("#!/bin/sh\necho 'fluidsynth: error: cannot load soundfont' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    font = tmp_path / "font.sf2"
+    font.write_bytes(b"not a soundfont")
+    samples = write_samples(tmp_path / "s.jsonl", "psi", 2)
+    with pytest.raises(SequenceTutorError, match=r"fluidsynth: rendering psi-000\.mid .*failed"):
+        build_report(
+            [samples], tmp_path / "out", n_compositions=2, synthesizer=Synthesizer(broken, font)
+        )
+    assert not (tmp_path / "out" / "index.html").exists()

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import tempfile
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from agents.report import statistics as report_statistics
@@ -94,10 +95,12 @@ def _composition_view(
     label: str,
     colour: str,
     work: Path,
+    audio_pool: ThreadPoolExecutor | None,
     synthesizer: Synthesizer | None,
     engraver: Engraver | None,
     vocabulary: Vocabulary,
-) -> CompositionView:
+) -> tuple[CompositionView, Future | None]:
+    """The composition's view (audio still missing) and the pending audio rendering, if any."""
     from pretrain.tokenizer import write_melody
 
     stem = f"{_slug(label)}-{composition.index:03d}"
@@ -110,16 +113,15 @@ def _composition_view(
         raise SequenceTutorError(
             f"{composition.source} line {composition.line}: {error}"
         ) from error
-    audio = None
-    if synthesizer is not None:
-        rendered, mime = synthesizer.render(midi, work / stem)
-        audio = (rendered.read_bytes(), mime)
+    pending = None
+    if synthesizer is not None and audio_pool is not None:
+        pending = audio_pool.submit(synthesizer.render, midi, work / stem)
     score = engraver.engrave(musicxml) if engraver is not None else None
-    return CompositionView(
+    view = CompositionView(
         agent=label,
         colour=colour,
         caption=_composition_caption(composition),
-        audio=audio,
+        audio=None,
         midi=midi.read_bytes(),
         musicxml=musicxml.read_bytes(),
         score_svg=score,
@@ -131,6 +133,7 @@ def _composition_view(
             composition.tokens, composition.key, vocabulary
         ),
     )
+    return view, pending
 
 
 def _slug(text: str) -> str:
@@ -215,7 +218,12 @@ def build_report(
         generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )
     audio_count = score_count = composition_count = 0
-    with tempfile.TemporaryDirectory(prefix="sequence-tutor-report-") as scratch:
+    pending: list[tuple[int, int, Future]] = []
+    # FluidSynth runs as a separate process: render while music21 and Verovio work on the next.
+    with (
+        tempfile.TemporaryDirectory(prefix="sequence-tutor-report-") as scratch,
+        ThreadPoolExecutor(max_workers=max(1, min(4, (os.cpu_count() or 2)))) as audio_pool,
+    ):
         work = Path(scratch)
         for row in rows:
             say(f"composition {row.index + 1}/{len(rows)}")
@@ -224,17 +232,19 @@ def build_report(
                 if composition is None:
                     views.append(None)
                     continue
-                view = _composition_view(
+                view, audio = _composition_view(
                     composition,
                     sample_set.label,
                     colours[sample_set.label],
                     work,
+                    audio_pool,
                     synthesizer,
                     engraver,
                     vocabulary,
                 )
+                if audio is not None:
+                    pending.append((len(content.rows), len(views), audio))
                 composition_count += 1
-                audio_count += view.audio is not None
                 score_count += view.score_svg is not None
                 views.append(view)
             first = row.cells[0]
@@ -244,6 +254,13 @@ def build_report(
             if not row.same_primer:
                 heading += " · primers differ between agents"
             content.rows.append((heading, views))
+        if pending:
+            say("audio")
+        for row_index, column, audio in pending:
+            rendered, mime = audio.result()  # re-raises a rendering error here
+            view = content.rows[row_index][1][column]
+            content.rows[row_index][1][column] = replace(view, audio=(rendered.read_bytes(), mime))
+            audio_count += 1
         page_text = render_page(content)
 
     from pretrain.atomic_write import atomic_write_text
