@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "inputs",
         nargs="+",
         metavar="RUN_DIR_OR_SAMPLES",
-        help="train run folders (with samples.jsonl) or sample files written by "
-        "`sequence-tutor sample`; give the Note RNN's samples too to compare against it",
+        help="run folders of `sequence-tutor train` (their samples/*.jsonl hold the tuned agent "
+        "and the Note RNN) or sample files of `sequence-tutor sample`",
     )
     parser.add_argument("--out", default="report", help="output folder; the page is OUT/index.html")
     parser.add_argument(
@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--soundfont",
         default=None,
-        help="General MIDI soundfont (.sf2/.sf3) for FluidSynth; default: the system's GM soundfont",
+        help="General MIDI soundfont (.sf2/.sf3) for FluidSynth; None: the system's GM "
+        "soundfont, e.g. /usr/share/sounds/sf2/FluidR3_GM.sf2",
     )
     parser.add_argument(
         "--no-audio", action="store_true", help="skip audio rendering (MIDI links only)"
