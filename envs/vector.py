@@ -139,15 +139,22 @@ class SequenceTutorVectorEnv(VectorEnv):
         self._start(primers)
         return self._observations.copy(), {}
 
-    def _start(self, primers: list[np.ndarray] | None) -> None:
-        if primers is None:
+    def _start(self, primers: list[np.ndarray] | np.ndarray | None) -> None:
+        if primers is None:  # one in-key note per composition, each from its own RNG
             choices = self._primer_choices
-            primers = [np.array([choices[rng.integers(len(choices))]]) for rng in self._rngs]
+            count = len(choices)
+            draws = np.fromiter(
+                (rng.integers(count) for rng in self._rngs), np.int64, self.num_envs
+            )
+            primers = choices[draws][:, None]
         self._primers = primers
         self.theory.reset()
         self._scorer.prime(primers)
         self._observations.fill(self.pad)
-        self._observations[:, 0] = [p[-1] for p in primers]
+        if isinstance(primers, np.ndarray):
+            self._observations[:, 0] = primers[:, -1]
+        else:
+            self._observations[:, 0] = [p[-1] for p in primers]
         self._step = 0
         self._needs_reset = False
 
@@ -232,7 +239,8 @@ class SequenceTutorVectorEnv(VectorEnv):
 
     @property
     def primers(self) -> list[np.ndarray]:
-        return [p.copy() for p in self._primers]
+        """The primer of every composition of the current episodes."""
+        return [np.array(p) for p in self._primers]
 
     def render(self) -> tuple[Any, ...] | None:
         """One frame per composition (as ``SyncVectorEnv`` returns them)."""

@@ -454,6 +454,7 @@ class _FusedBatchStream(BatchRewardRNNStream):
         self.y = np.zeros((num_envs, size + 4 * hidden), np.float32)  # [logits | o, i, f, g]
         self.cell = np.zeros((num_envs, hidden), np.float32)
         self.scratch = np.zeros((num_envs, hidden), np.float32)
+        self.gathered = np.zeros((num_envs, 4 * hidden), np.float32)
         self._x_torch, self._y_torch = torch.from_numpy(self.x), torch.from_numpy(self.y)
         self._gates_torch = self._y_torch[:, size:]
         self.projected = False
@@ -465,11 +466,15 @@ class _FusedBatchStream(BatchRewardRNNStream):
     def prime(self, primers: Sequence[Sequence[int] | np.ndarray]) -> None:
         if len(primers) != self.num_envs:
             raise ValueError(f"got {len(primers)} primers for {self.num_envs} compositions")
-        primers = [np.asarray(p, dtype=np.int64).reshape(-1) for p in primers]
         self.x[:, : self.hidden] = 0.0
         self.x[:, self.hidden] = 1.0
         self.cell.fill(0.0)
         self.projected = False
+        if isinstance(primers, np.ndarray) and primers.ndim == 2:  # equal lengths, as an array
+            for column in primers.T:
+                self.feed(np.ascontiguousarray(column, dtype=np.int64))
+            return
+        primers = [np.asarray(p, dtype=np.int64).reshape(-1) for p in primers]
         longest = max(p.size for p in primers)
         if all(p.size == longest for p in primers):
             for column in np.stack(primers).T:
@@ -491,6 +496,7 @@ class _FusedBatchStream(BatchRewardRNNStream):
         single.y = np.zeros((1, self.y.shape[1]), np.float32)
         single.cell = np.zeros((1, self.hidden), np.float32)
         single.scratch = np.zeros((1, self.hidden), np.float32)
+        single.gathered = np.zeros((1, 4 * self.hidden), np.float32)
         single._x_torch, single._y_torch = torch.from_numpy(single.x), torch.from_numpy(single.y)
         single._gates_torch = single._y_torch[:, self.size :]
         single.projected = False
@@ -516,7 +522,10 @@ class _FusedBatchStream(BatchRewardRNNStream):
             self._project()
         hidden, size = self.hidden, self.size
         y = self.y
-        y[:, size:] += self.inputs[tokens]  # the one-hot input: a gathered row per composition
+        # the one-hot input: a gathered row per composition (into a kept buffer: a fresh
+        # [N, 4H] array each step costs page faults)
+        gathered = self.gathered if len(tokens) == self.num_envs else None
+        y[:, size:] += np.take(self.inputs, tokens, axis=0, out=gathered)
         self._gates_torch.sigmoid_()
         output_gate = y[:, size : size + hidden]
         input_gate = y[:, size + hidden : size + 2 * hidden]
