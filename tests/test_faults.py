@@ -212,3 +212,32 @@ def test_disk_fills_mid_run_on_a_real_tmpfs(tmpfs, tmp_path):
     assert {k: v for k, v in after.items() if not k.endswith(".tmp")}.keys() <= before.keys()
     assert after[RESUME_FILE] == before[RESUME_FILE]
     assert runs.inspect_pretrain_out(out)["resume_step"] == 2 * STEPS_PER_EPOCH
+
+
+# --------------------------------------------------------------------------- train
+
+
+@pytest.mark.slow
+def test_kill9_during_train_keeps_a_complete_checkpoint_and_resumes(tmp_path):
+    """SIGKILL ``sequence-tutor train`` at random moments: ``latest.json`` always names a complete
+    checkpoint, at most one checkpoint interval is lost, and ``--resume`` finishes the run.
+    (Resuming is not bit-identical to an uninterrupted run: see benchmarks/reliability.md.)"""
+    from tests.security.cli_cases import warm_imports  # noqa: PLC0415
+
+    warm_imports()
+    out = tmp_path / "run"
+    rng = random.Random(7)
+    killed = 0
+    for _ in range(4):
+        pid = runs.fork_call(runs.run_train, out)
+        killed += runs.kill_at(pid, rng.uniform(1.0, 6.0))
+        found = runs.inspect_train_out(out)
+        if found["latest"] is not None:
+            assert found["newest"] - found["latest"] <= runs.TRAIN_INTERVAL
+    assert killed >= 2
+    assert runs.wait(runs.fork_call(runs.run_train, out)) == 0
+    from agents.agent_checkpoint import load_agent_policy  # noqa: PLC0415
+
+    _, meta = load_agent_policy(out)
+    assert meta["num_timesteps"] >= 768
+    assert (out / "samples" / "psi.jsonl").is_file() and (out / "evaluation.md").is_file()

@@ -175,3 +175,42 @@ def fingerprint(out: Path) -> dict:
         "best": best,
         "finished": state["finished"],
     }
+
+
+TINY_TRAIN = ["--steps", "768", "--checkpoint-every", "128", "--samples", "4", "--export", "0",
+              "--learning-starts", "32", "--no-progress", "--seed", "3"]  # fmt: skip
+TRAIN_INTERVAL = 128
+
+
+def run_train(out: Path, *extra: str) -> None:
+    """``sequence-tutor train --out OUT`` (``--resume`` if OUT holds a run) in this process."""
+    import contextlib  # noqa: PLC0415
+    import io  # noqa: PLC0415
+
+    from agents.cli import main  # noqa: PLC0415
+
+    resume = ["--resume"] if (Path(out) / "run.json").exists() else []
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = main(["train", "--out", str(out), *TINY_TRAIN, *resume, *extra])
+    if code:
+        raise SystemExit(code)
+
+
+def inspect_train_out(out: Path) -> dict:
+    """Check that ``latest.json`` names a complete checkpoint (agent and training state load);
+    return its step and the newest step folder present (possibly a half-written one)."""
+    import json  # noqa: PLC0415
+
+    from safetensors.torch import load_file  # noqa: PLC0415
+
+    from agents.agent_checkpoint import latest_checkpoint, load_agent_policy  # noqa: PLC0415
+
+    folder = Path(out) / "checkpoints"
+    steps = [int(p.name.split("_")[1]) for p in folder.glob("step_*")] if folder.exists() else []
+    latest = latest_checkpoint(folder) if folder.exists() else None
+    if latest is None:
+        return {"latest": None, "newest": max(steps, default=None), "folders": len(steps)}
+    _, meta = load_agent_policy(latest / "agent")  # raises on a torn file
+    load_file(str(latest / "training.safetensors"))
+    json.loads((latest / "training.json").read_text())
+    return {"latest": int(meta["num_timesteps"]), "newest": max(steps), "folders": len(steps)}
