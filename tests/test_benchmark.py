@@ -478,3 +478,23 @@ def test_a_trial_from_a_node_without_our_disk_is_written_by_the_driver(tmp_path)
     (folder / "metrics.json").write_text('{"kept": true}')
     keep_reported_run(reported, tmp_path)
     assert json.loads((folder / "metrics.json").read_text()) == {"kept": True}
+
+
+def test_note_rnn_sampler_carries_state_exactly():
+    import torch
+
+    from agents.benchmarking.agent_factories import NoteRNNSampler
+
+    env = make_env(RunSpec("note-rnn", 0, 0, env_kwargs={"melody_length": 12}))
+    sampler = NoteRNNSampler(env, seed=0)
+    for episode in range(2):
+        obs, _ = env.reset(seed=episode)
+        for _ in range(12):
+            action, _ = sampler.predict(obs)
+            prefix = torch.as_tensor([[int(t) for t in obs[obs != sampler.pad]]])
+            full, _ = sampler.model(prefix)
+            assert torch.allclose(sampler._logits, full[0, -1], atol=1e-5)
+            obs, *_ = env.step(action)
+    # A batch of observations is read from the start, row by row.
+    batch = np.stack([env.reset(seed=s)[0] for s in range(3)])
+    assert sampler.predict(batch, deterministic=True)[0].shape == (3,)

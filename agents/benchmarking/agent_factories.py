@@ -82,8 +82,10 @@ class NoteRNNSampler:
     """The pretrained Note RNN sampled as is (no RL): ``a_t ~ p(· | primer, a_<t)``.
 
     Reads the observation layout of ``SequenceTutor-v0`` (primer token, actions so far, PAD after
-    the current step) and runs the Note RNN over that prefix. ``learn`` does nothing, so with
-    ``deterministic=False`` this is exactly the paper's "Note RNN" column.
+    the current step). Within an episode it carries the Note RNN's recurrent state from one call
+    to the next (one step per action); a prefix that does not extend the previous one (a new
+    episode, or a batch) is read from the start. ``learn`` does nothing, so with
+    ``deterministic=False`` this is the paper's "Note RNN" column.
     """
 
     def __init__(
@@ -100,9 +102,24 @@ class NoteRNNSampler:
         self.model.eval()
         self.pad = int(env.observation_space.nvec[0]) - 1
         self.generator = torch.Generator().manual_seed(int(seed or 0))
+        self._prefix: list[int] = []
+        self._state: Any = None
+        self._logits: Any = None
 
     def learn(self, total_timesteps: int, **_: Any) -> NoteRNNSampler:
         return self
+
+    def _next_logits(self, prefix: list[int]) -> Any:
+        torch = self._torch
+        if self._state is not None and prefix[:-1] == self._prefix and len(prefix) > 1:
+            logits, state = self.model.step(torch.tensor([prefix[-1]]), self._state)
+        elif prefix == self._prefix and self._logits is not None:
+            return self._logits
+        else:
+            logits, state = self.model(torch.as_tensor([prefix]))
+            logits = logits[:, -1]
+        self._prefix, self._state, self._logits = prefix, state, logits[0]
+        return self._logits
 
     def predict(
         self,
@@ -114,13 +131,10 @@ class NoteRNNSampler:
         torch = self._torch
         obs = np.asarray(observation, dtype=np.int64)
         batched = obs.ndim == 2
-        rows = obs if batched else obs[None]
         actions = []
         with torch.no_grad():
-            for row in rows:
-                prefix = row[row != self.pad]
-                logits, _ = self.model(torch.as_tensor(prefix[None]))
-                last = logits[0, -1]
+            for row in obs if batched else obs[None]:
+                last = self._next_logits([int(t) for t in row[row != self.pad]])
                 if deterministic:
                     actions.append(int(last.argmax()))
                 else:
