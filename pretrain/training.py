@@ -46,7 +46,15 @@ RESUME_VERSION = 1
 IGNORE = -100  # target value of padding, skipped by the loss and the metrics
 
 # Training options that may change when a run is resumed (they do not change what one step does).
-RESUMABLE_OVERRIDES = ("epochs", "max_minutes", "max_steps", "patience", "checkpoint_seconds")
+# ``learning_rate`` on resume sets the current learning rate (e.g. to anneal a long run by hand).
+RESUMABLE_OVERRIDES = (
+    "epochs",
+    "max_minutes",
+    "max_steps",
+    "patience",
+    "checkpoint_seconds",
+    "learning_rate",
+)
 
 
 class CorpusLike(Protocol):
@@ -473,6 +481,9 @@ def train_note_rnn(
             torch.set_rng_state(stored_tensors["rng.torch"])
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
             raise SequenceTutorError(f"{state_path}: unreadable training state ({exc})") from None
+        if overrides and "learning_rate" in overrides:
+            for group in optimizer.param_groups:
+                group["lr"] = overrides["learning_rate"]
     state.update(
         model_config=model_config.to_dict(),
         training_config=config.to_dict(),

@@ -191,3 +191,13 @@ def test_out_must_be_a_folder(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(SequenceTutorError, match="not a folder"):
         _train(tmp_path / "file")
+
+
+def test_resume_can_set_the_learning_rate(tmp_path):
+    _train(tmp_path / "run", epochs=1)
+    _train(tmp_path / "run", resume=True, epochs=2, learning_rate=1e-4)
+    with safe_open(str(tmp_path / "run" / RESUME_FILE), framework="pt") as handle:
+        state = json.loads(handle.metadata()["state"])
+    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-4)
+    assert state["training_config"]["learning_rate"] == pytest.approx(1e-4)
+    assert state["step"] == 6
