@@ -498,3 +498,13 @@ def test_note_rnn_sampler_carries_state_exactly():
     # A batch of observations is read from the start, row by row.
     batch = np.stack([env.reset(seed=s)[0] for s in range(3)])
     assert sampler.predict(batch, deterministic=True)[0].shape == (3,)
+
+
+def test_error_line_takes_the_message_out_of_a_ray_traceback():
+    from agents.benchmarking.ray_backend import error_line
+
+    wrapped = RuntimeError(
+        'ray::ImplicitFunc.train() (pid=1, ip=127.0.0.1)\n  File "x.py", line 3, in f\n'
+        "    raise ValueError('bad')\nValueError: bad\n"
+    )
+    assert error_line(wrapped) == "ValueError: bad"

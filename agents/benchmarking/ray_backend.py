@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import socket
 import sys
@@ -31,6 +32,7 @@ from pretrain.errors import SequenceTutorError
 __all__ = [
     "check_address",
     "import_ray",
+    "error_line",
     "keep_reported_run",
     "ray_session",
     "run_ray",
@@ -109,7 +111,11 @@ def ray_session(address: str | None, workers: int | None) -> Iterator[Any]:
 
 
 def _trial(config: dict[str, Any]) -> None:
-    """One Tune trial: execute the run, report its metrics (or its one-line error)."""
+    """One Tune trial: execute the run, report its metrics (or its one-line error).
+
+    ``config["objective"]`` names a metric a search algorithm needs in every result; a failed
+    run reports it as NaN, which Optuna records as a failed trial.
+    """
     from ray import tune
 
     out = Path(config["out"])
@@ -120,9 +126,18 @@ def _trial(config: dict[str, Any]) -> None:
     try:
         metrics = execute_run(config["spec"], out)
     except SequenceTutorError as exc:
-        tune.report({"error": str(exc), "failed": 1})
+        objective = config.get("objective")
+        tune.report(
+            {"error": str(exc), "failed": 1, **({objective: math.nan} if objective else {})}
+        )
         return
     tune.report(_reportable(metrics, out))
+
+
+def error_line(error: BaseException) -> str:
+    """The last line of a trial's error (Ray wraps it in a traceback): ``Type: message``."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
 
 
 def _reportable(metrics: dict[str, Any], out: Path) -> dict[str, Any]:
@@ -196,9 +211,7 @@ def _gather(grid: Any, out_dir: Path) -> tuple[list[dict[str, Any]], list[RunFai
         spec = RunSpec.from_dict(result.config["spec"])
         reported = result.metrics or {}
         if result.error is not None:
-            failures.append(
-                RunFailure(spec, f"{type(result.error).__name__}: {result.error}".splitlines()[0])
-            )
+            failures.append(RunFailure(spec, error_line(result.error)))
         elif reported.get("failed"):
             failures.append(RunFailure(spec, str(reported.get("error"))))
         elif reported.get("metrics_json"):

@@ -223,7 +223,9 @@ def _search_ray(
         p.name: (tune.loguniform(p.low, p.high) if p.log else tune.uniform(p.low, p.high))
         for p in params
     }
-    trainable = tune.with_resources(_make_search_trial(base.to_dict(), str(out)), {"cpu": 1})
+    trainable = tune.with_resources(
+        _make_search_trial(base.to_dict(), str(out), metric), {"cpu": 1}
+    )
     storage = out / "ray_results"
     name = f"search-{base.agent}-{base.config_hash}"
     with ray_backend.ray_session(address, workers):
@@ -252,18 +254,20 @@ def _search_ray(
         for result in grid:
             reported = result.metrics or {}
             if result.error is not None or reported.get("failed"):
-                message = str(reported.get("error") or result.error).splitlines()[0]
+                message = reported.get("error") or ray_backend.error_line(result.error)
                 failures.append(RunFailure(spec_for(base, dict(result.config or {})), message))
             elif reported.get("metrics_json"):
                 finished.append(ray_backend.keep_reported_run(reported, out))
         return finished, failures
 
 
-def _make_search_trial(base: dict[str, Any], out: str) -> Callable[[dict[str, Any]], None]:
+def _make_search_trial(
+    base: dict[str, Any], out: str, metric: str
+) -> Callable[[dict[str, Any]], None]:
     def trial(config: dict[str, Any]) -> None:
         from agents.benchmarking import ray_backend
 
         spec = spec_for(RunSpec.from_dict(base), config)
-        ray_backend._trial({"spec": spec.to_dict(), "out": out})
+        ray_backend._trial({"spec": spec.to_dict(), "out": out, "objective": metric})
 
     return trial
