@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pretrain.vocabulary import NO_EVENT
+from pretrain.vocabulary import DEFAULT_VOCABULARY, NO_EVENT
 
 
 @dataclass
@@ -196,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", default=None)
     parser.add_argument("--valid-fraction", type=float, default=0.1)
     args = parser.parse_args(argv)
+    try:
+        model = KneserNeyModel(args.order, DEFAULT_VOCABULARY.size)
+    except ValueError as exc:
+        parser.error(f"--order {args.order}: {exc}")
     corpus = load_corpus(args.data, valid_fraction=args.valid_fraction, progress=False)
     model = KneserNeyModel(args.order, corpus.vocabulary.size).fit(corpus.train)
     start = time.perf_counter()

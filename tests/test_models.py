@@ -81,3 +81,27 @@ def test_config_rejects_bad_sizes():
         NoteRNNConfig(kind="gru")
     with pytest.raises(ValueError, match="needs kind 'rhn'"):
         RHNNoteRNN(NoteRNNConfig(kind="lstm"))
+
+
+def test_kneser_ney_distributions_sum_to_one_and_learn_a_pattern():
+    import numpy as np
+
+    from pretrain.ngram import KneserNeyModel
+
+    rng = np.random.default_rng(0)
+    train = []
+    for _ in range(40):
+        notes = rng.integers(2, 38, size=20)
+        tune = np.repeat(notes, 2)
+        tune[1::2] = 1  # every note held one step: a perfectly predictable hold
+        train.append(tune)
+    model = KneserNeyModel(order=3).fit(train)
+    tokens, real = model._padded(train[:3])
+    probs = model.distribution(tokens, np.flatnonzero(real))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-12)
+    metrics = model.evaluate(train[:5])
+    # Every hold (half of the targets) is certain after a note-on; note-ons are near uniform.
+    assert metrics["accuracy"] >= 0.5 and metrics["nonhold_accuracy"] < 0.3
+    assert metrics["perplexity"] < 38
+    with pytest.raises(ValueError, match="too large"):
+        KneserNeyModel(order=13, vocab_size=38)
