@@ -93,10 +93,3 @@ class BatchComposition:
         self.step += 1
         self.memo.clear()
         np.copyto(self.last_note, tokens, where=tokens >= 2)
-
-    def composition(self, index: int) -> Composition:
-        """A :class:`Composition` copy of one member (for rules without a batched form)."""
-        single = Composition(self.length, self.key)
-        for token in self.tokens[index, : self.step].tolist():
-            single.append(token)
-        return single

@@ -108,9 +108,6 @@ class RewardRNN:
     def vocab_size(self) -> int:
         return self.vocabulary.size
 
-    def __getstate__(self) -> dict[str, Any]:
-        return self.__dict__.copy()
-
     def _load_numpy_weights(self) -> None:
         lstm = self.model.lstm
         hidden = lstm.hidden_size

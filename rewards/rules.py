@@ -478,21 +478,22 @@ class AutocorrelationRule(Rule):
 
 
 class _AutocorrelationBatch(BatchRule):
-    """All compositions share n, so the head/tail windows are columns of the token array."""
+    """All compositions share n, so the lagged, first and last tokens are columns of the token
+    array, and all lags are computed together as ``[lags, N]`` arrays (few numpy calls)."""
 
     def __init__(self, parent: AutocorrelationRule, num_envs: int) -> None:
         self.name = parent.name
         self.parent = parent
-        self.total = np.zeros(num_envs, dtype=np.int64)
-        self.squares = np.zeros(num_envs, dtype=np.int64)
-        self.products = [np.zeros(num_envs, dtype=np.int64) for _ in parent.lags]
-        self.heads = [np.zeros(num_envs, dtype=np.int64) for _ in parent.lags]
+        self.lags = np.array(parent.lags, dtype=np.int64)
+        self.num_envs = num_envs
+        self.reset(None)
 
-    def reset(self, composition: BatchComposition) -> None:
-        self.total = np.zeros_like(self.total)
-        self.squares = np.zeros_like(self.squares)
-        self.products = [np.zeros_like(a) for a in self.products]
-        self.heads = [np.zeros_like(a) for a in self.heads]
+    def reset(self, composition: BatchComposition | None) -> None:
+        size = (len(self.lags), self.num_envs)
+        self.total = np.zeros(self.num_envs, dtype=np.int64)
+        self.squares = np.zeros(self.num_envs, dtype=np.int64)
+        self.products = np.zeros(size, dtype=np.int64)  # sum_i s_i s_{i - lag}, per lag
+        self.heads = np.zeros(size, dtype=np.int64)  # sum of the first `lag` tokens, per lag
 
     def _penalty(self, composition: BatchComposition, actions: np.ndarray, commit: bool):
         p = self.parent
@@ -501,32 +502,34 @@ class _AutocorrelationBatch(BatchRule):
         n = step + 1
         total = self.total + actions
         squares = self.squares + actions * actions
-        n_spread = n * (n * squares - total * total)  # n^3 var; 0 means rho undefined
-        limit = p._num * n_spread
-        n_total, total2 = n * total, (n - 1) * total * total
-        penalty = np.zeros(actions.shape)
-        tail, covered = actions, 0
-        for k, lag in enumerate(p.lags):
-            if n <= lag:
-                break
-            product = self.products[k] + actions * before[:, step - lag]
-            if commit:
-                self.products[k] = product
-            head = self.heads[k] if n > lag + 1 else before[:, :lag].sum(axis=1)
-            if commit:
-                self.heads[k] = head
-            while covered < lag - 1:
-                covered += 1
-                tail = tail + before[:, step - covered]
-            # (n - lag) S^2 = (n - 1) S^2 - (lag - 1) S^2
-            q = n * n * product - n_total * (2 * total - head - tail) + total2
-            if lag > 1:
-                q -= (lag - 1) * total * total
-            np.abs(q, out=q)
-            over = q * p._den > limit  # never true when the spread is 0 (then q = 0 too)
-            penalty += np.divide(q, n_spread, where=over, out=np.zeros(actions.shape))
         if commit:
             self.total, self.squares = total, squares
+        active = sum(1 for lag in p.lags if lag < n)  # lags with overlapping pairs
+        if active == 0:
+            return np.zeros(actions.shape)
+        lags = self.lags[:active]
+        product = self.products[:active] + actions * before[:, step - lags].T
+        if step > p._max_lag:
+            head = self.heads[:active]
+        else:
+            head = np.cumsum(before[:, :step], axis=1)[:, lags - 1].T
+        # tail: sum of the last `lag` tokens of composition + [action]
+        longest = int(lags[-1]) - 1
+        if longest > 0:
+            recent = np.zeros((self.num_envs, longest + 1), dtype=np.int64)
+            np.cumsum(before[:, step - longest : step][:, ::-1], axis=1, out=recent[:, 1:])
+            tail = actions + recent[:, lags - 1].T
+        else:
+            tail = actions[None, :]
+        if commit:
+            self.products[:active] = product
+            self.heads[:active] = head
+        n_spread = n * (n * squares - total * total)  # n^3 var; 0 means rho undefined
+        q = n * n * product - (n * total) * (2 * total - head - tail)
+        q += (n - lags)[:, None] * (total * total)
+        np.abs(q, out=q)
+        over = q * p._den > p._num * n_spread  # never true when the spread is 0 (then q = 0)
+        penalty = np.divide(q, n_spread, where=over, out=np.zeros(q.shape)).sum(axis=0)
         return np.where(penalty > 0, -p.weight * penalty, 0.0)
 
     def reward(self, composition: BatchComposition, actions: np.ndarray) -> np.ndarray:
