@@ -51,16 +51,30 @@ def _label(agent: str, setting: str, many_settings: bool) -> str:
     return f"{agent} [{setting}]" if many_settings else agent
 
 
+def _moving_average(values: Sequence[float], window: int) -> list[float]:
+    """Trailing mean over up to ``window`` points (shorter at the start), same length."""
+    array = np.asarray(values, dtype=float)
+    sums = np.cumsum(np.insert(array, 0, 0.0))
+    index = np.arange(1, len(array) + 1)
+    start = np.maximum(index - window, 0)
+    return ((sums[index] - sums[start]) / (index - start)).tolist()
+
+
 def seed_band(
-    curves: Sequence[dict[str, list]], points: int = 100
+    curves: Sequence[dict[str, list]], points: int = 100, smooth: int = 1
 ) -> tuple[np.ndarray, ...] | None:
-    """Common step grid and the mean, min and max over seeds of the episode-return curves.
+    """Common step grid and the mean, min and max over seeds of the episode-return curves,
+    each first smoothed by a trailing mean over ``smooth`` points.
 
     The grid spans the steps every seed covers, so the band is never extrapolated.
     """
     curves = [c for c in curves if len(c.get("steps", [])) >= 1]
     if not curves:
         return None
+    if smooth > 1:
+        curves = [
+            {"steps": c["steps"], "returns": _moving_average(c["returns"], smooth)} for c in curves
+        ]
     low = max(c["steps"][0] for c in curves)
     high = min(c["steps"][-1] for c in curves)
     grid = np.linspace(low, high, points) if high > low else np.array([float(high)])
@@ -77,19 +91,25 @@ def plot_learning_curves(runs: Sequence[dict[str, Any]], path: Path) -> Path | N
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(settings), figsize=(6.5 * len(settings), 4.2), squeeze=False)
     for ax, setting in zip(axes[0], settings):
+        lowest = 0.0
         for (agent, group_setting), members in groups.items():
             if group_setting != setting:
                 continue
-            band = seed_band([m["curve"] for m in members])
+            points = max(len(m["curve"]["steps"]) for m in members)
+            band = seed_band([m["curve"] for m in members], smooth=max(1, points // 20))
             if band is None:
                 continue
             grid, mean, low, high = band
-            (line,) = ax.plot(grid, mean, label=f"{agent} ({len(members)} seeds)")
+            lowest = min(lowest, float(low.min()))
+            seeds = f"{len(members)} seed" + ("s" if len(members) > 1 else "")
+            (line,) = ax.plot(grid, mean, label=f"{agent} ({seeds})")
             if len(members) > 1:
                 ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
         ax.set_title(f"training episodes — {setting}" if len(settings) > 1 else "training episodes")
         ax.set_xlabel("env steps")
-        ax.set_ylabel("episode return (binned mean)")
+        ax.set_ylabel("episode return (smoothed)")
+        if lowest < -1000:  # repetition penalties of -100 per step dwarf everything else
+            ax.set_yscale("symlog", linthresh=100)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return _save(fig, path)
@@ -107,6 +127,16 @@ def plot_table1_bars(runs: Sequence[dict[str, Any]], path: Path) -> Path | None:
     panels = keys + extra
     if not panels:
         return None
+    titles = {"log_p_note_rnn": "log p under the Note RNN", "mean_return": "mean return"}
+    kinds: dict[str, str] = {}
+    try:
+        from agents.evaluation import TABLE1_ROWS
+    except ModuleNotFoundError:
+        TABLE1_ROWS = []  # noqa: N806
+    for key, label, kind in TABLE1_ROWS:
+        titles[key], kinds[key] = label, kind
+    from matplotlib.ticker import PercentFormatter
+
     settings = list(dict.fromkeys(setting for _, setting in groups))
     many = len(settings) > 1
     # Settings can be long (a search trial's parameters): number them and list them below.
@@ -128,7 +158,10 @@ def plot_table1_bars(runs: Sequence[dict[str, Any]], path: Path) -> Path | None:
                 continue
             ax.bar(i, np.mean(values), color=f"C{i % 10}", alpha=0.75)
             ax.plot([i] * len(values), values, "k.", markersize=4)
-        ax.set_title(key.replace("_", " "), fontsize=9)
+        kind = kinds.get(key, "num")
+        if kind.startswith("pct"):
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_title(titles.get(key, key.replace("_", " ")), fontsize=9)
         ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
         ax.grid(axis="y", alpha=0.3)
     for ax in list(axes.flat)[len(panels) :]:
