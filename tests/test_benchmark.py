@@ -508,3 +508,20 @@ def test_error_line_takes_the_message_out_of_a_ray_traceback():
         "    raise ValueError('bad')\nValueError: bad\n"
     )
     assert error_line(wrapped) == "ValueError: bad"
+
+
+@pytest.mark.slow  # building SequenceTutorDQN imports torch's fused-Adam machinery: ~15-30 s here
+def test_kl_control_agents_compose_with_their_boltzmann_policy(tmp_path):
+    from agents.benchmarking.agent_factories import build_agent, composing_agent
+
+    env = make_env(RunSpec("q", 0, 0, env_kwargs={"melody_length": T}))
+    model = build_agent("q", env, seed=0)
+    assert model.exploration == "egreedy" and not model.policy.boltzmann  # trains ε-greedy
+    policy = composing_agent("q", model)
+    assert policy is model.policy and policy.boltzmann  # composes from softmax(Q), as `sample`
+    other = TonicAgent(env)
+    assert composing_agent("tests.test_benchmark:make_agent", other) is other
+    metrics = execute_run(
+        RunSpec("q", 0, 0, env_kwargs={"melody_length": T}, eval_episodes=3), tmp_path
+    )
+    assert len(metrics["curve"]["steps"]) == 0 and metrics["statistics"]["compositions"] == 3

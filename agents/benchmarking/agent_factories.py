@@ -35,6 +35,7 @@ __all__ = [
     "RandomAgent",
     "build_agent",
     "check_agent",
+    "composing_agent",
     "load_agent_factory",
     "trains",
 ]
@@ -141,6 +142,21 @@ class NoteRNNSampler:
                     probs = torch.softmax(last.double(), dim=-1)
                     actions.append(int(torch.multinomial(probs, 1, generator=self.generator)))
         return (np.array(actions) if batched else actions[0]), None
+
+
+def composing_agent(name: str, agent: Any) -> Any:
+    """What composes the evaluation melodies for the agent called ``name``.
+
+    Our Q/Ψ/G agents compose by sampling their Boltzmann policy (softmax of Q, Ψ or G + log p),
+    as ``sequence-tutor sample``/``evaluate`` and the paper do; for Q that differs from
+    ``predict``, which keeps DQN's ε-greedy. Every other agent composes with its own
+    ``predict(obs, deterministic=False)``.
+    """
+    if name in ("q", "psi", "g") and hasattr(agent, "policy"):
+        agent.policy.boltzmann = True
+        agent.policy.set_training_mode(False)
+        return agent.policy
+    return agent
 
 
 def trains(agent_name: str) -> bool:

@@ -27,7 +27,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.benchmarking.agent_factories import build_agent
+from agents.benchmarking.agent_factories import build_agent, composing_agent
 from agents.benchmarking.spec import RunSpec
 from pretrain.atomic_write import atomic_write_text
 from pretrain.errors import SequenceTutorError
@@ -317,7 +317,10 @@ def execute_run(spec: RunSpec | dict[str, Any], out_dir: str | Path) -> dict[str
     eval_env = make_env(spec)
     start = time.perf_counter()
     evaluation = evaluate_agent(
-        agent, eval_env, spec.eval_episodes, seed=spec.seed + EVAL_SEED_OFFSET
+        composing_agent(spec.agent, agent),
+        eval_env,
+        spec.eval_episodes,
+        seed=spec.seed + EVAL_SEED_OFFSET,
     )
     eval_wall = time.perf_counter() - start
     eval_env.close()
