@@ -33,9 +33,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp_name)
     umask = os.umask(0)
     os.umask(umask)
-    tmp.chmod(0o666 & ~umask)  # mkstemp makes 0600; the result should look like any written file
     try:
         yield tmp
+        # mkstemp makes 0600, and writers such as safetensors' save_file replace the file with a
+        # new 0600 one: set normal permissions after the body, so the result looks like any file
+        tmp.chmod(0o666 & ~umask)
         with open(tmp, "rb+") as handle:
             handle.flush()
             os.fsync(handle.fileno())

@@ -241,3 +241,15 @@ def test_kill9_during_train_keeps_a_complete_checkpoint_and_resumes(tmp_path):
     _, meta = load_agent_policy(out)
     assert meta["num_timesteps"] >= 768
     assert (out / "samples" / "psi.jsonl").is_file() and (out / "evaluation.md").is_file()
+
+
+def test_checkpoint_files_get_normal_permissions(tmp_path):
+    """safetensors' save_file replaces the temporary file with a new 0600 one; the written
+    checkpoint must still be readable like any file (0666 minus the umask)."""
+    runs.warm_up()
+    out = tmp_path / "run"
+    runs.run_pretrain(out, epochs=1)
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in out.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path.name
