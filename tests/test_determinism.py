@@ -112,3 +112,20 @@ def test_pretrain_cli_is_deterministic_across_processes(tmp_path):
         metrics = {k: v for k, v in metrics.items() if k not in runs.TIMING_KEYS}
         outputs.append(((out / "note_rnn_lstm.safetensors").read_bytes(), metrics))
     assert outputs[0] == outputs[1]
+
+
+def test_samples_same_seed_identical_bytes(tmp_path, capsys):
+    """``sample --agent note-rnn`` with one seed writes the same JSON Lines bytes twice, and
+    another seed gives other compositions."""
+    from agents.cli import main  # noqa: PLC0415
+
+    outputs = []
+    for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
+        out = tmp_path / f"{name}.jsonl"
+        argv = ["sample", "--agent", "note-rnn", "--n", "20", "--seed", seed, "--out", str(out),
+                "--no-progress"]  # fmt: skip
+        assert main(argv) == 0
+        outputs.append(out.read_bytes())
+    capsys.readouterr()
+    assert outputs[0] == outputs[1] and outputs[0].count(b"\n") == 20
+    assert outputs[0] != outputs[2]
