@@ -19,6 +19,7 @@ import math
 import os
 import platform
 import random
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -290,6 +291,8 @@ def execute_run(spec: RunSpec | dict[str, Any], out_dir: str | Path) -> dict[str
         spec = RunSpec.from_dict(spec)
     torch.set_num_threads(1)  # several runs share the machine; more threads stall LSTM calls
     folder = run_dir(out_dir, spec)
+    # A rerun (an interrupted run, or no --resume) replaces the run: no stale curves in its logs.
+    shutil.rmtree(folder / "tb", ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     _seed_everything(spec.seed)
 
