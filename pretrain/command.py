@@ -23,84 +23,141 @@ DESCRIPTION = (
 )
 
 LSTM_REFERENCE_HIDDEN = 100  # the paper's Note RNN: 1 x 100
+# Options whose default is None say their default in the text; "%(default).0s" prints nothing and
+# stops ArgumentDefaultsHelpFormatter from appending "(default: None)".
+_DEFAULT_IN_TEXT = "%(default).0s"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
     model.add_argument(
-        "--model", choices=("lstm", "rhn"), default=None, help="Note RNN kind (default lstm)"
+        "--model",
+        choices=("lstm", "rhn"),
+        default=None,
+        help="Note RNN kind (default lstm)" + _DEFAULT_IN_TEXT,
     )
     model.add_argument(
         "--hidden",
         type=int,
         default=None,
         help="recurrent units (default: 100 for the LSTM; for the RHN, the size that gives the "
-        "parameter count of the 1x100 LSTM at this depth)",
+        "parameter count of the 1x100 LSTM at this depth)" + _DEFAULT_IN_TEXT,
     )
     model.add_argument(
-        "--depth", type=int, default=None, help="RHN micro-layers per step (default 3)"
+        "--depth",
+        type=int,
+        default=None,
+        help="RHN micro-layers per step (default 3)" + _DEFAULT_IN_TEXT,
     )
-    model.add_argument("--layers", type=int, default=None, help="stacked LSTM layers (default 1)")
     model.add_argument(
-        "--dropout", type=float, default=None, help="variational dropout (RHN; default 0)"
+        "--layers",
+        type=int,
+        default=None,
+        help="stacked LSTM layers (default 1)" + _DEFAULT_IN_TEXT,
+    )
+    model.add_argument(
+        "--dropout",
+        type=float,
+        default=None,
+        help="variational dropout (RHN; default 0)" + _DEFAULT_IN_TEXT,
     )
     model.add_argument(
         "--transform-bias",
         type=float,
         default=None,
-        help="initial RHN transform-gate bias (default -2)",
+        help="initial RHN transform-gate bias (default -2)" + _DEFAULT_IN_TEXT,
     )
     data = parser.add_argument_group("data")
     data.add_argument(
         "--data",
         type=Path,
         default=None,
-        help="folder of melody files (default: music21's folk tunes)",
+        help="folder of melody files (default: music21's folk tunes)" + _DEFAULT_IN_TEXT,
     )
-    data.add_argument("--cache-dir", type=Path, default=None, help="corpus cache folder")
+    data.add_argument(
+        "--cache-dir", type=Path, default=None, help="corpus cache folder" + _DEFAULT_IN_TEXT
+    )
     data.add_argument(
         "--valid-fraction", type=float, default=0.1, help="tunes held out for validation"
     )
     data.add_argument(
-        "--workers", type=int, default=None, help="corpus parsing processes (default: all cores)"
+        "--workers",
+        type=int,
+        default=None,
+        help="corpus parsing processes (default: all cores)" + _DEFAULT_IN_TEXT,
     )
     train = parser.add_argument_group("training")
-    train.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 20)")
-    train.add_argument("--batch-size", type=int, default=None, help="windows per step (default 64)")
     train.add_argument(
-        "--window", type=int, default=None, help="tokens per training window (default 128)"
+        "--epochs", type=int, default=None, help="maximum epochs (default 20)" + _DEFAULT_IN_TEXT
     )
-    train.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 3e-3)")
     train.add_argument(
-        "--clip", type=float, default=None, help="gradient-norm clipping (default 5)"
+        "--batch-size",
+        type=int,
+        default=None,
+        help="windows per step (default 64)" + _DEFAULT_IN_TEXT,
+    )
+    train.add_argument(
+        "--window",
+        type=int,
+        default=None,
+        help="tokens per training window (default 128)" + _DEFAULT_IN_TEXT,
+    )
+    train.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="Adam learning rate (default 3e-3; with --resume: set the current one)"
+        + _DEFAULT_IN_TEXT,
+    )
+    train.add_argument(
+        "--clip",
+        type=float,
+        default=None,
+        help="gradient-norm clipping (default 5)" + _DEFAULT_IN_TEXT,
     )
     train.add_argument(
         "--patience",
         type=int,
         default=None,
-        help="epochs without improvement before stopping (default 3)",
+        help="epochs without improvement before stopping (default 3)" + _DEFAULT_IN_TEXT,
     )
     train.add_argument(
         "--lr-decay",
         type=float,
         default=None,
-        help="learning-rate factor after an epoch without improvement (default 0.5)",
+        help="learning-rate factor after an epoch without improvement (default 0.5)"
+        + _DEFAULT_IN_TEXT,
     )
     train.add_argument(
-        "--steps-per-epoch", type=int, default=None, help="default: one pass over the tokens"
+        "--steps-per-epoch",
+        type=int,
+        default=None,
+        help="default: one pass over the tokens" + _DEFAULT_IN_TEXT,
     )
     train.add_argument(
-        "--max-minutes", type=float, default=None, help="stop (resumably) after this long"
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="stop (resumably) after this many minutes of training" + _DEFAULT_IN_TEXT,
     )
     train.add_argument(
-        "--max-steps", type=int, default=None, help="stop (resumably) after this many steps"
+        "--max-steps",
+        type=int,
+        default=None,
+        help="stop (resumably) after this many steps" + _DEFAULT_IN_TEXT,
     )
     train.add_argument(
-        "--seed", type=int, default=None, help="seed of weights, batches and dropout (default 0)"
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of weights, batches and dropout (default 0)" + _DEFAULT_IN_TEXT,
     )
     run_group = parser.add_argument_group("output")
     run_group.add_argument(
-        "--out", type=Path, default=None, help="output folder (default runs/pretrain-<model>)"
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default runs/pretrain-<model>)" + _DEFAULT_IN_TEXT,
     )
     run_group.add_argument("--resume", action="store_true", help="continue the run stored in --out")
     run_group.add_argument(
