@@ -317,7 +317,8 @@ def fault_rows(root: Path, quick: bool) -> None:
     row("SIGKILL at random moments during `pretrain`, then `--resume`", "`pretrain --resume`",
         f"{kills} kills in {n_runs} runs",
         f"all {files_checked} inspections found complete files (checkpoint + resume state load); "
-        f"at most {worst_lost} steps lost (interval {interval}); resumed runs bit-identical to "
+        f"resume state at most {worst_lost} steps behind the last finished epoch (so less than one "
+        f"checkpoint interval of {interval} steps lost); resumed runs bit-identical to "
         f"the uninterrupted run: {identical}/{n_runs}; at most {leftovers} orphaned .tmp file(s) "
         "of an interrupted write left in the folder (never read)")  # fmt: skip
 
@@ -430,7 +431,9 @@ def _start_check_rows(root: Path, label: str, mount_options: str, expect: str) -
             untouched = not cache.exists() or not any(cache.iterdir())  # no corpus work spent
             one_line = "\n" not in outcome.stderr.strip()
             ok = outcome.code == 2 and expect in outcome.stderr and one_line and untouched
-            results.append((command, ok, f"{seconds:.1f} s: {outcome.stderr.strip()[-90:]}"))
+            message = outcome.stderr.strip()
+            message = "output folder" + message.split(": output folder", 1)[-1]
+            results.append((command, ok, f"after {seconds:.1f} s: {message}"))
         finally:
             if os.geteuid() == 0:
                 _umount(target)
