@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+MAX_CSV_BYTES = 64 * 1024 * 1024
+
 __all__ = ["Curve", "find_curves", "plot_curves"]
 
 STEP_COLUMNS = ("time/total_timesteps", "step", "timesteps", "global_step")
@@ -65,6 +67,8 @@ def _from_event_files(run_dir: Path) -> list[Curve]:
 def _from_csv(run_dir: Path) -> list[Curve]:
     curves = []
     for path in sorted(run_dir.rglob("*.csv")):
+        if not path.is_file() or path.stat().st_size > MAX_CSV_BYTES:
+            continue  # never slurp a huge (or sparse, or endless) file into the page
         with open(path, newline="", encoding="utf-8", errors="replace") as handle:
             rows = list(csv.DictReader(handle))
         if not rows:

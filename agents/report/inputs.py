@@ -110,6 +110,8 @@ def read_sample_file(
             record = json.loads(raw)
         except json.JSONDecodeError as error:
             raise _bad(source, number, f"not JSON ({error.msg})") from error
+        except RecursionError:  # e.g. "[" nested 100 000 deep
+            raise _bad(source, number, "JSON nested too deeply") from None
         if not isinstance(record, dict) or "tokens" not in record:
             raise _bad(source, number, 'expected an object with "tokens", "primer", "key", "agent"')
         tokens = _int_list(record["tokens"], source, number, "tokens")

@@ -1207,3 +1207,51 @@ def jsonl_cases() -> dict[str, Callable[[Path], Path]]:
         "jsonl:fifo": fifo,
         "jsonl:->/dev/zero": dev_zero,
     }  # fmt: skip
+
+
+def report_cases() -> dict[str, Callable[[Path], None]]:
+    """Ways to spoil a ``train`` run folder before ``sequence-tutor report RUN``."""
+
+    def events(name, data):
+        def mutate(run):
+            folder = next((p.parent for p in run.rglob("events.out.tfevents.*")), run / "tb")
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"events.out.tfevents.0.{name}").write_bytes(data)
+
+        return mutate
+
+    def samples(text):
+        def mutate(run):
+            for path in (run / "samples").glob("*.jsonl"):
+                path.write_text(text)
+
+        return mutate
+
+    def sparse_csv(run):
+        with open(run / "sparse.csv", "wb") as handle:
+            handle.write(b"step,reward\n")
+            handle.truncate(4 * 2**30)
+
+    def fifo_csv(run):
+        os.mkfifo(run / "fifo.csv")
+
+    return {
+        "report:events-random": events("random", random.Random(1).randbytes(4096)),
+        "report:events-length-2^62": events("huge", struct.pack("<Q", 2**62) + b"\0" * 12),
+        "report:samples-nested-100k": samples("[" * 100_000 + "]" * 100_000 + "\n"),
+        "report:samples-seed-1e400": samples('{"tokens": [14, 1], "seed": 1e400}\n'),
+        "report:samples-../-agent": samples(
+            json.dumps({"tokens": [14, 1] * 16, "agent": f"../../{ESCAPE_NAME}"}) + "\n"
+        ),
+        "report:csv-sparse-4GiB": sparse_csv,
+        "report:csv-fifo": fifo_csv,
+    }
+
+
+TOLERATED_REPORT_CASES = {
+    "report:events-random",  # TensorBoard skips corrupt records: the page has fewer curves
+    "report:events-length-2^62",
+    "report:samples-../-agent",  # the agent name is only data
+    "report:csv-sparse-4GiB",  # skipped: too large to be a curve table
+    "report:csv-fifo",
+}

@@ -138,3 +138,18 @@ def test_real_console_script_exit_code_and_stderr(tmp_path):
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "m.safetensors" in done.stderr
     assert "Traceback" not in done.stderr and not marker.exists()
+
+
+FAST_REPORT = {"report:samples-nested-100k", "report:csv-sparse-4GiB"}
+
+
+@pytest.mark.parametrize("name", _params(hostile.report_cases(), FAST_REPORT))
+def test_report_with_a_hostile_run_folder(tmp_path, trained_run, name):
+    sandbox = tmp_path / "sandbox"
+    run = sandbox / "run"
+    shutil.copytree(trained_run, run)
+    hostile.report_cases()[name](run)
+    argv = ["report", str(run), "--out", str(sandbox / "out"), "--no-audio",
+            "--n-compositions", "1"]  # fmt: skip
+    outcome = run_cli_case(argv, sandbox, allowed=["out"], timeout_s=120)
+    assert outcome.problems([str(run)], name in hostile.TOLERATED_REPORT_CASES) == []
