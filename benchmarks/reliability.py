@@ -254,6 +254,21 @@ def hostile_rows(root: Path, quick: bool) -> None:
              "../ agent and key, FIFO, /dev/zero", "`evaluate FILE`", jsonl_cases, evaluate,
              ["out"], None, hostile.TOLERATED_JSONL_CASES)  # fmt: skip
 
+    report_cases = [(n, f) for n, f in pick(list(hostile.report_cases().items()), quick)]
+
+    def report(sandbox, mutate):
+        run = sandbox / "run"
+        shutil.copytree(run_folder, run)
+        mutate(run)
+        argv = ["report", str(run), "--out", str(sandbox / "out"), "--no-audio",
+                "--n-compositions", "1"]  # fmt: skip
+        return argv, [str(run)]
+
+    cli_rows("train run folders for the report page: corrupt TensorBoard event files (random, "
+             "2^62-byte record), sample lines nested 100k deep or with seed 1e400, ../ agent "
+             "names, a 4 GiB sparse CSV, a FIFO named .csv", "`report RUN`", report_cases,
+             report, ["out"], None, hostile.TOLERATED_REPORT_CASES)  # fmt: skip
+
     # one real console-script process per loading path
     outcomes = []
     for argv_tail, label in (
