@@ -118,8 +118,8 @@ def hostile_rows(root: Path, quick: bool) -> None:
             outcomes.append((name, problems))
         result = summarise(outcomes)
         if accepted:
-            result += (f" ({accepted} harmless input(s) accepted, e.g. ../ in a name field: ran "
-                       "and wrote only into the output folder)")  # fmt: skip
+            result += (f"; {accepted} harmless input(s) (a ../ name field, a corrupt optional "
+                       "file) accepted: ran and wrote only into the output folder")  # fmt: skip
         row(label, path_label, len(outcomes), result)
 
     checkpoint_cases = [(c.name, c) for c in pick(hostile.CHECKPOINTS, quick)]
