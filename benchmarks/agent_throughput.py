@@ -21,8 +21,9 @@ import torch
 
 
 def make_env(n_envs: int = 1):
-    import envs  # noqa: F401  (registers SequenceTutor-v0)
     from stable_baselines3.common.env_util import make_vec_env
+
+    import envs  # noqa: F401  (registers SequenceTutor-v0)
 
     return make_vec_env("SequenceTutor-v0", n_envs=n_envs, seed=0)
 
