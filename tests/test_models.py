@@ -105,3 +105,33 @@ def test_kneser_ney_distributions_sum_to_one_and_learn_a_pattern():
     assert metrics["perplexity"] < 38
     with pytest.raises(ValueError, match="too large"):
         KneserNeyModel(order=13, vocab_size=38)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "rhn"])
+def test_shipped_checkpoints_are_small_trained_models(kind):
+    from pretrain.checkpoint import default_checkpoint
+
+    path = default_checkpoint(kind)
+    assert path.with_suffix(".safetensors").stat().st_size < 5 * 1024 * 1024
+    model, meta = load_note_rnn(path)
+    assert meta["config"].kind == kind and 55_000 < model.num_parameters() < 61_000
+    metrics = meta["metrics"]
+    # Trained on the default corpus, better than the Kneser-Ney 9-gram on the same split
+    # (0.713 / 2.61, benchmarks/pretrain.md).
+    assert metrics["accuracy"] > 0.72 and metrics["perplexity"] < 2.4
+    assert meta["corpus_hash"] and metrics["tokens"] > 100_000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["lstm", "rhn"])
+def test_shipped_checkpoint_metrics_reproduce_on_the_default_corpus(kind):
+    from pretrain.checkpoint import default_checkpoint
+    from pretrain.corpus import load_corpus
+    from pretrain.training import evaluate_note_rnn
+
+    model, meta = load_note_rnn(default_checkpoint(kind))
+    corpus = load_corpus(progress=False)
+    assert corpus.hash == meta["corpus_hash"]
+    metrics = evaluate_note_rnn(model, corpus.valid)
+    for key in ("accuracy", "nonhold_accuracy", "perplexity"):
+        assert metrics[key] == pytest.approx(meta["metrics"][key], rel=1e-4)
