@@ -415,6 +415,13 @@ def train_note_rnn(
                 f"{state_path}: was trained on corpus {state['corpus_hash']}, "
                 f"not on this one ({corpus.hash}); use the same --data"
             )
+        split = state.get("split")
+        if split is not None and split != _split_signature(corpus):
+            raise SequenceTutorError(
+                f"{state_path}: was trained on another train/validation split "
+                f"({split[0]} / {split[1]} tunes, not {len(corpus.train)} / {len(corpus.valid)}); "
+                "use the same --valid-fraction"
+            )
         if state["vocabulary"] != vocabulary.to_dict():
             raise SequenceTutorError(
                 f"{state_path}: vocabulary {state['vocabulary']} does not match the corpus"
@@ -488,6 +495,7 @@ def train_note_rnn(
         model_config=model_config.to_dict(),
         training_config=config.to_dict(),
         corpus_hash=corpus.hash,
+        split=_split_signature(corpus),
         vocabulary=vocabulary.to_dict(),
         steps_per_epoch=steps_per_epoch,
         parameters=model.num_parameters(),
@@ -682,3 +690,13 @@ def _describe(config: NoteRNNConfig) -> str:
     if config.kind == "lstm":
         return f"LSTM {config.num_layers}x{config.hidden_size}"
     return f"RHN depth {config.depth} x {config.hidden_size}"
+
+
+def _split_signature(corpus: CorpusLike) -> list[int]:
+    """Tune and token counts of both sides (the corpus hash does not cover the split)."""
+    return [
+        len(corpus.train),
+        len(corpus.valid),
+        int(sum(len(t) for t in corpus.train)),
+        int(sum(len(t) for t in corpus.valid)),
+    ]

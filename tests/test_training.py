@@ -180,6 +180,9 @@ def test_resume_rejects_missing_or_incompatible_state(tmp_path):
     other = TinyCorpus(CORPUS.train, CORPUS.valid, hash="other")
     with pytest.raises(SequenceTutorError, match="was trained on corpus tiny, not on this one"):
         _train(tmp_path / "run", corpus=other, resume=True)
+    resplit = TinyCorpus(CORPUS.train[:-1], CORPUS.valid + CORPUS.train[-1:])
+    with pytest.raises(SequenceTutorError, match="another train/validation split"):
+        _train(tmp_path / "run", corpus=resplit, resume=True)
     with pytest.raises(SequenceTutorError, match="keeps its training options"):
         _train(tmp_path / "run", resume=True, window=32)
     (tmp_path / "run" / RESUME_FILE).write_bytes(b"garbage")
