@@ -11,9 +11,13 @@ Loading builds the model from the JSON and copies the tensors in (SB3's ``DQN.lo
 and can run code from a foreign file; it is never used here).
 
 For ``--resume`` a training checkpoint adds ``training.safetensors`` + ``training.json``: Adam's
-state, the replay buffer's episodes, the RNG states and SB3's counters. A checkpoint *folder*
-(``step_000050000/``) holds both pairs; ``latest.json`` beside the folders names the newest
-complete one and is written last, so a process killed mid-write leaves the previous one valid.
+state, the replay buffer's episodes, the RNG states and SB3's counters. A checkpoint taken where
+every env has just started a composition and SB3 is about to collect a rollout (what
+:class:`CheckpointCallback` waits for) also stores the envs' observations and their
+``np_random`` states (``"exact_resume"``): resuming from it continues the run bit for bit.
+A checkpoint *folder* (``step_000050000/``) holds both pairs; ``latest.json`` beside the folders
+names the newest complete one and is written last, so a process killed mid-write leaves the
+previous one valid.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,8 +130,14 @@ def save_agent(
     return weights_path, config_path
 
 
-def save_training_state(model: SequenceTutorDQN, path: str | os.PathLike) -> tuple[Path, Path]:
-    """Write what ``--resume`` needs beyond the weights: optimiser, replay buffer, RNGs, counters."""
+def save_training_state(
+    model: SequenceTutorDQN, path: str | os.PathLike, *, exact_resume: bool = True
+) -> tuple[Path, Path]:
+    """Write what ``--resume`` needs beyond the weights: optimiser, replay buffer, RNGs, counters.
+
+    :param exact_resume: the model is between rollouts (e.g. in ``on_rollout_start``); if every
+        env is also at the start of a composition, store what a bit-identical resume needs.
+    """
     weights_path, config_path = agent_paths(path)
     optimizer = model.policy.optimizer.state_dict()
     tensors: dict[str, torch.Tensor] = {}
@@ -138,6 +149,7 @@ def save_training_state(model: SequenceTutorDQN, path: str | os.PathLike) -> tup
         for key, value in buffer.state_arrays().items():  # type: ignore[union-attr]
             tensors[f"replay.{key}"] = torch.from_numpy(np.ascontiguousarray(value))
     tensors["rng.torch"] = torch.get_rng_state()
+    exact = _exact_resume_state(model) if exact_resume else None
     numpy_state = np.random.get_state()  # noqa: NPY002 (SB3 seeds the global RNG)
     tensors["rng.numpy"] = torch.from_numpy(np.asarray(numpy_state[1], dtype=np.int64))
     with atomic_path(weights_path) as tmp:
@@ -153,9 +165,69 @@ def save_training_state(model: SequenceTutorDQN, path: str | os.PathLike) -> tup
             "n_calls": int(model._n_calls),
         },
         "rng_numpy": [numpy_state[0], int(numpy_state[2]), int(numpy_state[3]), numpy_state[4]],
+        "rng_python": _python_rng_state(),
     }
+    if exact is not None:
+        meta["exact_resume"] = exact
     atomic_write_text(config_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return weights_path, config_path
+
+
+def at_episode_starts(model: SequenceTutorDQN) -> bool:
+    """Whether every env has just started a composition (its observation holds only the
+    primer), so no episode is in progress and no recurrent state is carried."""
+    obs = getattr(model, "_last_obs", None)
+    if not isinstance(obs, np.ndarray) or obs.ndim != 2 or model.env is None:
+        return False
+    return bool(((obs != model.policy.q_net.pad).sum(axis=1) == 1).all())
+
+
+def _exact_resume_state(model: SequenceTutorDQN) -> dict | None:
+    """What a bit-identical resume needs beyond the counters, weights and global RNGs: the
+    envs' current observations (fresh primers) and generators, and ε. None mid-episode."""
+    if not at_episode_starts(model):
+        return None
+    generators = model.env.get_attr("np_random")  # type: ignore[union-attr]
+    return {
+        "last_obs": np.asarray(model._last_obs).astype(np.int64).tolist(),
+        "env_rng": [g.bit_generator.state for g in generators],
+        "exploration_rate": float(model.exploration_rate),
+    }
+
+
+def _python_rng_state() -> list:
+    version, internal, gauss = random.getstate()
+    return [version, list(internal), gauss]
+
+
+def _restore_exact_resume(model: SequenceTutorDQN, exact: dict) -> bool:
+    """Put every env back at the stored primer with its stored generator and hand SB3 the stored
+    observation (so ``learn`` does not reset the envs). False (and nothing changed) if the env
+    cannot be reset to a given primer (``reset(options={"primer": ...})``)."""
+    env = model.env
+    last_obs = np.asarray(exact["last_obs"], dtype=np.int64)
+    states = exact["env_rng"]
+    if env is None or last_obs.shape != (env.num_envs, *model.observation_space.shape):
+        raise ValueError(f"stored observations of shape {last_obs.shape} do not fit the env")
+    if len(states) != env.num_envs:
+        raise ValueError(f"{len(states)} env generator states for {env.num_envs} envs")
+    generators = []
+    for state in states:
+        if not isinstance(state, dict) or state.get("bit_generator") not in ("PCG64", "PCG64DXSM"):
+            raise ValueError("env generator state is not a NumPy PCG64 state")
+        generator = np.random.Generator(getattr(np.random, state["bit_generator"])())
+        generator.bit_generator.state = state
+        generators.append(generator)
+    for index in range(env.num_envs):
+        primer = [int(last_obs[index, 0])]
+        obs, _ = env.env_method("reset", options={"primer": primer}, indices=[index])[0]
+        if not np.array_equal(np.asarray(obs), last_obs[index]):
+            return False
+    for index, generator in enumerate(generators):
+        env.set_attr("np_random", generator, indices=[index])
+    model._last_obs = last_obs.copy()  # type: ignore[assignment]
+    model.exploration_rate = float(exact["exploration_rate"])
+    return True
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -385,6 +457,11 @@ def load_training_state(model: SequenceTutorDQN, path: str | os.PathLike) -> Non
         name, pos, has_gauss, cached = meta["rng_numpy"]
         keys = tensors["rng.numpy"].numpy().astype(np.uint32)
         np.random.set_state((name, keys, int(pos), int(has_gauss), float(cached)))  # noqa: NPY002
+        if "rng_python" in meta:  # absent from checkpoints written before exact resume
+            version, internal, gauss = meta["rng_python"]
+            random.setstate((int(version), tuple(int(v) for v in internal), gauss))
+        if isinstance(meta.get("exact_resume"), dict):
+            _restore_exact_resume(model, meta["exact_resume"])
     except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as exc:
         raise SequenceTutorError(
             f"{weights_path}: training state does not fit this agent ({exc})"
@@ -416,14 +493,22 @@ def latest_checkpoint(folder: str | os.PathLike) -> Path | None:
 
 
 def write_checkpoint(
-    model: SequenceTutorDQN, folder: str | os.PathLike, *, keep: int = 2, **agent_kwargs: Any
+    model: SequenceTutorDQN,
+    folder: str | os.PathLike,
+    *,
+    keep: int = 2,
+    exact_resume: bool = True,
+    **agent_kwargs: Any,
 ) -> Path:
-    """Write ``folder/step_N/`` (agent + training state), point ``latest.json`` at it, prune."""
+    """Write ``folder/step_N/`` (agent + training state), point ``latest.json`` at it, prune.
+
+    :param exact_resume: see :func:`save_training_state` (False when interrupted mid-rollout).
+    """
     folder = Path(folder)
     name = f"step_{int(model.num_timesteps):09d}"
     target = folder / name
     target.mkdir(parents=True, exist_ok=True)
-    save_training_state(model, target / "training")
+    save_training_state(model, target / "training", exact_resume=exact_resume)
     save_agent(model, target / "agent", **agent_kwargs)
     pointer = {"checkpoint": name, "num_timesteps": int(model.num_timesteps)}
     atomic_write_text(folder / "latest.json", json.dumps(pointer) + "\n")
@@ -434,7 +519,15 @@ def write_checkpoint(
 
 
 class CheckpointCallback(BaseCallback):
-    """Write a resumable checkpoint every ``save_freq`` env steps (safetensors + JSON, no pickle).
+    """Write a resumable checkpoint about every ``save_freq`` env steps (safetensors + JSON, no
+    pickle).
+
+    A checkpoint is due once ``save_freq`` steps have passed, and is written at the first moment
+    after that where SB3 is about to collect a rollout (training on the previous one done) and
+    every env has just started a composition, and at the end of ``learn``. Resuming from such a
+    point replays exactly what the uninterrupted run does (same rollout and training-step
+    timing, no episode in progress). With 32-step compositions and ``train_freq=5`` those points
+    come every 160 steps per env, so a checkpoint is up to that much later than due.
 
     :param folder: where the ``step_N/`` folders and ``latest.json`` go.
     :param save_freq: env steps between checkpoints (counted over all envs).
@@ -447,20 +540,32 @@ class CheckpointCallback(BaseCallback):
         self.save_freq = int(save_freq)
         self.agent_kwargs = agent_kwargs
         self._next = 0
+        self.last_written: int | None = None  # num_timesteps of the newest checkpoint written
 
     def _on_training_start(self) -> None:
         self._next = (self.model.num_timesteps // self.save_freq + 1) * self.save_freq
 
+    def _write(self) -> None:
+        write_checkpoint(self.model, self.folder, **self.agent_kwargs)  # type: ignore[arg-type]
+        self.last_written = int(self.model.num_timesteps)
+        self._next = (self.model.num_timesteps // self.save_freq + 1) * self.save_freq
+
+    def _on_rollout_start(self) -> None:
+        if self.model.num_timesteps >= self._next and at_episode_starts(self.model):  # type: ignore[arg-type]
+            self._write()
+
     def _on_step(self) -> bool:
-        if self.model.num_timesteps >= self._next:
-            write_checkpoint(self.model, self.folder, **self.agent_kwargs)  # type: ignore[arg-type]
-            self._next = (self.model.num_timesteps // self.save_freq + 1) * self.save_freq
         return True
+
+    def _on_training_end(self) -> None:
+        if self.model.num_timesteps >= self._next:
+            self._write()
 
 
 __all__ = [
     "CheckpointCallback",
     "agent_paths",
+    "at_episode_starts",
     "latest_checkpoint",
     "load_agent",
     "load_agent_policy",

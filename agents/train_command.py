@@ -333,10 +333,12 @@ def train(
                 progress_bar=progress,
             )
         except KeyboardInterrupt:
-            write_checkpoint(model, checkpoints, **agent_kwargs)
+            # mid-rollout: resumable, but not bit-identical to an uninterrupted run
+            write_checkpoint(model, checkpoints, exact_resume=False, **agent_kwargs)
             print(f"interrupted: checkpoint at step {model.num_timesteps}; continue with --resume")
             raise
-        write_checkpoint(model, checkpoints, **agent_kwargs)
+        if callback.last_written != model.num_timesteps:  # the callback wrote it at the end
+            write_checkpoint(model, checkpoints, **agent_kwargs)
     elapsed = time.perf_counter() - started
     save_agent(model, out / "agent", **agent_kwargs)
     trained = max(0, remaining)
