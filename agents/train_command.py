@@ -84,7 +84,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="default: 100k steps; paper: 1M steps (every other setting is the paper's in both)",
     )
     parser.add_argument(
-        "--checkpoint-every", type=int, default=None, help="env steps between checkpoints"
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        help="env steps between checkpoints (each waits for the next point where every "
+        "composition has just started and a training round is done, so --resume is exact)",
     )
     parser.add_argument("--n-envs", type=int, default=1, help="parallel environments")
     parser.add_argument(

@@ -344,7 +344,17 @@ def fault_rows(root: Path, quick: bool) -> None:
         f"the uninterrupted run: {identical}/{n_runs}; at most {leftovers} orphaned .tmp file(s) "
         "of an interrupted write left in the folder (never read)")  # fmt: skip
 
-    # kill -9 during train
+    train_fault_row(root, quick)
+
+    # read-only and full output folders
+    row_read_only(root)
+    row_full_disk(root)
+    row_disk_fills(root)
+
+
+def train_fault_row(root: Path, quick: bool) -> None:
+    """kill -9 during ``train``, then ``--resume``: compared with an uninterrupted run."""
+    from tests.security import runs  # noqa: PLC0415
     from tests.security.cli_cases import warm_imports  # noqa: PLC0415
 
     warm_imports()
@@ -374,13 +384,16 @@ def fault_rows(root: Path, quick: bool) -> None:
         f"latest.json named a complete checkpoint in {inspections}/{inspections} inspections; "
         f"newest step folder at most {worst} steps past it (interval {runs.TRAIN_INTERVAL}); "
         f"resumed run finished; resumed vs uninterrupted policy: mean absolute Δ log π {drift:.3f} nats "
-        f"(another seed: {noise:.3f}; not bit-identical when a kill lands after a checkpoint: "
-        f"the env RNG is re-seeded on resume)")  # fmt: skip
+        f"(another seed: {noise:.3f}); weights bit-identical to the uninterrupted run: "
+        f"{'yes' if _same_weights(out, reference) else 'no'}")  # fmt: skip
 
-    # read-only and full output folders
-    row_read_only(root)
-    row_full_disk(root)
-    row_disk_fills(root)
+
+def _same_weights(a: Path, b: Path) -> bool:
+    import torch  # noqa: PLC0415
+    from safetensors.torch import load_file  # noqa: PLC0415
+
+    wa, wb = load_file(str(a / "agent.safetensors")), load_file(str(b / "agent.safetensors"))
+    return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
 def _policy_distance(a: Path, b: Path) -> float:

@@ -220,11 +220,13 @@ def test_disk_fills_mid_run_on_a_real_tmpfs(tmpfs, tmp_path):
 @pytest.mark.slow
 def test_kill9_during_train_keeps_a_complete_checkpoint_and_resumes(tmp_path):
     """SIGKILL ``sequence-tutor train`` at random moments: ``latest.json`` always names a complete
-    checkpoint, at most one checkpoint interval is lost, and ``--resume`` finishes the run.
-    (Resuming is not bit-identical to an uninterrupted run: see benchmarks/reliability.md.)"""
+    checkpoint, at most one checkpoint interval is lost, and ``--resume`` finishes the run with
+    exactly the weights of an uninterrupted run of the same seed."""
     from tests.security.cli_cases import warm_imports  # noqa: PLC0415
 
     warm_imports()
+    reference = tmp_path / "reference"
+    assert runs.wait(runs.fork_call(runs.run_train, reference)) == 0
     out = tmp_path / "run"
     rng = random.Random(7)
     killed = 0
@@ -236,11 +238,21 @@ def test_kill9_during_train_keeps_a_complete_checkpoint_and_resumes(tmp_path):
             assert found["newest"] - found["latest"] <= runs.TRAIN_INTERVAL
     assert killed >= 2
     assert runs.wait(runs.fork_call(runs.run_train, out)) == 0
+    import torch  # noqa: PLC0415
+    from safetensors.torch import load_file  # noqa: PLC0415
+
     from agents.agent_checkpoint import load_agent_policy  # noqa: PLC0415
 
     _, meta = load_agent_policy(out)
     assert meta["num_timesteps"] >= 768
     assert (out / "samples" / "psi.jsonl").is_file() and (out / "evaluation.md").is_file()
+    expected = load_file(str(reference / "agent.safetensors"))
+    found = load_file(str(out / "agent.safetensors"))
+    assert expected.keys() == found.keys()
+    assert all(torch.equal(expected[k], found[k]) for k in expected)
+    assert (out / "samples" / "psi.jsonl").read_bytes() == (
+        reference / "samples" / "psi.jsonl"
+    ).read_bytes()
 
 
 def test_checkpoint_files_get_normal_permissions(tmp_path):
