@@ -41,13 +41,24 @@ def reference_long(tmp_path_factory):
     return runs.fingerprint(out)
 
 
-def kill_and_resume(out, log, rng, kills: int, max_delay: float = 1.4, **changes) -> list[dict]:
-    """Kill the run ``kills`` times at random moments, checking the disk after each kill."""
+def kill_and_resume(
+    out, log, rng, kills: int, max_delay: float = 1.4, by_epoch: bool = False, **changes
+) -> list[dict]:
+    """Kill the run ``kills`` times at random moments, checking the disk after each kill.
+
+    ``by_epoch``: kill at a random moment inside a random later epoch (progress-based, so every
+    kill lands inside the run); otherwise after a random wall-clock delay."""
     records = []
+    epochs = changes.get("epochs", runs.TINY_PRETRAIN["epochs"])
     for _ in range(kills):
         pid = runs.fork_call(runs.run_pretrain, out, log, **changes)
-        delay = rng.uniform(0.05, max_delay)  # a warm 16-epoch run takes ~1.6 s
-        killed = runs.kill_at(pid, delay)
+        if by_epoch:
+            target = min(runs.last_logged_epoch(log) + rng.randint(1, 8), epochs - 1)
+            delay = rng.uniform(0.0, 0.03)  # a tiny epoch takes ~0.1 s
+            killed = runs.kill_after_epoch(pid, log, target, delay)
+        else:
+            delay = rng.uniform(0.05, max_delay)  # a warm 16-epoch run takes ~1.6 s
+            killed = runs.kill_at(pid, delay)
         found = runs.inspect_pretrain_out(out)  # raises on a torn or half-written file
         logged = runs.last_logged_epoch(log)
         if found["resume_step"] is not None:
@@ -70,7 +81,9 @@ def test_kill9_during_pretrain_then_resume_matches_uninterrupted(tmp_path, refer
 @pytest.mark.parametrize("seed", range(5))
 def test_kill9_many_times_during_pretrain(tmp_path, reference_long, seed):
     out, log = tmp_path / "run", tmp_path / "log.txt"
-    records = kill_and_resume(out, log, random.Random(100 + seed), kills=5, epochs=60)
+    records = kill_and_resume(
+        out, log, random.Random(100 + seed), kills=5, by_epoch=True, epochs=60
+    )
     assert sum(r["killed"] for r in records) >= 3
     assert runs.fingerprint(out) == reference_long
 

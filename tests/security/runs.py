@@ -105,6 +105,19 @@ def kill_at(pid: int, seconds: float) -> bool:
     return True
 
 
+def kill_after_epoch(pid: int, log_path: Path, epoch: int, jitter: float) -> bool:
+    """SIGKILL ``pid`` ``jitter`` seconds after its log reaches ``epoch``; True if it was killed.
+
+    Tied to the run's progress rather than to the clock, so a kill lands inside the run however
+    fast or loaded the machine is (a wall-clock delay missed short runs on an idle machine)."""
+    while last_logged_epoch(log_path) < epoch:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return False
+        time.sleep(0.005)
+    return kill_at(pid, jitter)
+
+
 def wait(pid: int, timeout: float = 300) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
