@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -239,13 +240,18 @@ def test_kill9_during_train_keeps_a_complete_checkpoint_and_resumes(tmp_path):
 
     warm_imports()
     reference = tmp_path / "reference"
+    started = time.monotonic()
     assert runs.wait(runs.fork_call(runs.run_train, reference)) == 0
+    # Kill at random fractions of a whole run's duration (measured here, so the kills land
+    # inside the run on a fast idle machine and on a loaded one alike): the first two kills
+    # always come before the run could finish, later ones may find it done.
+    duration = time.monotonic() - started
     out = tmp_path / "run"
     rng = random.Random(7)
     killed = 0
     for _ in range(4):
         pid = runs.fork_call(runs.run_train, out)
-        killed += runs.kill_at(pid, rng.uniform(1.0, 6.0))
+        killed += runs.kill_at(pid, rng.uniform(0.05, 0.4) * duration)
         found = runs.inspect_train_out(out)
         if found["latest"] is not None:
             assert found["newest"] - found["latest"] <= runs.TRAIN_INTERVAL
