@@ -27,6 +27,21 @@ def roll(tokens: np.ndarray, vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> np.
     return image
 
 
+_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def pitch_name(midi: int) -> str:
+    """Scientific pitch name of a MIDI number: 60 -> ``"C4"``, 61 -> ``"C#4"``."""
+    return f"{_NAMES[midi % 12]}{midi // 12 - 1}"
+
+
+def pitch_ticks(low: int, high: int) -> list[int]:
+    """Whole MIDI numbers to label between ``low`` and ``high``: the Cs and Gs, or every
+    pitch when the range holds fewer than two of them."""
+    ticks = [p for p in range(low, high + 1) if p % 12 in (0, 7)]
+    return ticks if len(ticks) >= 2 else list(range(low, high + 1))
+
+
 def plot_piano_rolls(
     compositions: Mapping[str, np.ndarray],
     path: str | os.PathLike,
@@ -70,10 +85,12 @@ def plot_piano_rolls(
                 )
                 for beat in range(0, image.shape[1] + 1, 4):
                     ax.axvline(beat - 0.5, color="#ccc", lw=0.5)
+                ticks = pitch_ticks(vocabulary.min_pitch + low, vocabulary.min_pitch + high - 1)
+                ax.set_yticks(ticks, [pitch_name(p) for p in ticks])
             else:
                 ax.axis("off")
             if c == 0:
-                ax.set_ylabel(f"{name}\nMIDI pitch")
+                ax.set_ylabel(f"{name}\npitch")
             ax.tick_params(labelsize=7)
     fig.suptitle("Sampled compositions (sixteenth-note steps)")
     fig.tight_layout()
@@ -85,4 +102,4 @@ def plot_piano_rolls(
     return path
 
 
-__all__ = ["plot_piano_rolls", "roll"]
+__all__ = ["pitch_name", "pitch_ticks", "plot_piano_rolls", "roll"]

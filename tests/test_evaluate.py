@@ -131,3 +131,31 @@ def test_evaluate_bad_files_are_one_line_errors(tmp_path, capsys):
     bad.write_text(json.dumps({"primer": [1]}) + "\n")
     assert main(["evaluate", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "not a composition record" in capsys.readouterr().err
+
+
+def test_piano_roll_labels_whole_pitches_by_name():
+    from agents.piano_roll import pitch_name, pitch_ticks
+
+    assert [pitch_name(p) for p in (48, 60, 61, 71, 83)] == ["C3", "C4", "C#4", "B4", "B5"]
+    assert pitch_ticks(57, 72) == [60, 67, 72]  # the Cs and Gs in A3..C5
+    assert pitch_ticks(61, 65) == [61, 62, 63, 64, 65]  # no C or G: every pitch
+
+
+def test_piano_roll_axis_ticks_are_note_names(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from agents.piano_roll import plot_piano_rolls
+
+    captured = []
+    original = plt.Figure.savefig
+
+    def spy(fig, *args, **kwargs):
+        captured.extend(tick.get_text() for tick in fig.axes[0].get_yticklabels())
+        return original(fig, *args, **kwargs)
+
+    monkeypatch.setattr(plt.Figure, "savefig", spy)
+    plot_piano_rolls({"x": [np.array([14, 1, 16, 1, 18, 0, 21, 1] * 4)]}, tmp_path / "r.png")
+    assert captured == ["C4", "G4"]
