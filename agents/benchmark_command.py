@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         parse_env_kwargs,
         parse_seeds,
     )
-    from pretrain.atomic_write import atomic_write_text
+    from pretrain.atomic_write import atomic_write_text, ensure_writable_dir
     from pretrain.errors import SequenceTutorError
 
     seeds = parse_seeds(args.seeds)
@@ -138,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
         if args.address:
             check_address(args.address)
     out = Path(args.out)
+    # a read-only or full disk fails now, not after the first hour of runs
+    ensure_writable_dir(out, what="--out folder")
     done = 0
 
     def on_finished(metrics: dict[str, Any]) -> None:

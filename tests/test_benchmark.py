@@ -525,3 +525,12 @@ def test_kl_control_agents_compose_with_their_boltzmann_policy(tmp_path):
         RunSpec("q", 0, 0, env_kwargs={"melody_length": T}, eval_episodes=3), tmp_path
     )
     assert len(metrics["curve"]["steps"]) == 0 and metrics["statistics"]["compositions"] == 3
+
+
+def test_out_that_is_a_file_fails_before_any_run(tmp_path, capsys):
+    target = tmp_path / "results"
+    target.write_text("keep me")
+    code, out, err = _cli(capsys, "--agents", "random", "--steps", "8", "--out", str(target))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"{target}: --out folder exists and is not a folder" in err
+    assert target.read_text() == "keep me" and "[1/" not in out
