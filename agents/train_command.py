@@ -235,9 +235,11 @@ def run(args: argparse.Namespace) -> int:
                 f"--out {out}: holds a run already; pass --resume to continue it or choose "
                 "another --out"
             )
-    from pretrain.atomic_write import ensure_writable_dir  # noqa: PLC0415
+    from pretrain.atomic_write import ensure_writable_dir, remove_stale_temporaries  # noqa: PLC0415
 
     ensure_writable_dir(out)  # a read-only or full disk fails now, not at the first checkpoint
+    if args.resume:  # half-written files of a killed run; the checkpoints themselves are whole
+        remove_stale_temporaries(out)
     return train(
         settings,
         out,

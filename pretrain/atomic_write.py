@@ -50,6 +50,31 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     _fsync_dir(target.parent)
 
 
+_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+"""Names :func:`atomic_path` and :func:`ensure_writable_dir` give their temporary files."""
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that a killed writer left in ``folder`` (and below).
+
+    Only names of the form :func:`atomic_path` creates (``.<target>.<8 characters>.tmp``) are
+    removed. Call it when resuming a run whose folder no other process writes to; returns the
+    removed paths.
+    """
+    removed = []
+    root = Path(folder)
+    if not root.is_dir():
+        return removed
+    for directory, _, files in os.walk(root):
+        for name in files:
+            if _TEMPORARY.match(name):
+                path = Path(directory) / name
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path)
+    return removed
+
+
 def _write_error(exc: BaseException, target: Path) -> OSError:
     """An ``OSError`` naming ``target`` (not the temporary file) for a failed write.
 

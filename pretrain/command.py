@@ -306,9 +306,11 @@ def run(args: argparse.Namespace) -> int:
         from pretrain.training import RESUME_FILE, read_training_state  # noqa: PLC0415
 
         read_training_state(out / RESUME_FILE)
-    from pretrain.atomic_write import ensure_writable_dir  # noqa: PLC0415
+    from pretrain.atomic_write import ensure_writable_dir, remove_stale_temporaries  # noqa: PLC0415
 
     ensure_writable_dir(out)  # a read-only or full disk fails now, not at the first checkpoint
+    if args.resume:  # half-written files of a killed run; the checkpoints themselves are whole
+        remove_stale_temporaries(out)
 
     import torch  # noqa: PLC0415
 

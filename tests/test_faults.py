@@ -265,6 +265,7 @@ def test_kill9_during_train_keeps_a_complete_checkpoint_and_resumes(tmp_path):
     _, meta = load_agent_policy(out)
     assert meta["num_timesteps"] >= 768
     assert (out / "samples" / "psi.jsonl").is_file() and (out / "evaluation.md").is_file()
+    assert not list(out.rglob("*.tmp"))  # --resume cleared what the kills left half-written
     expected = load_file(str(reference / "agent.safetensors"))
     found = load_file(str(out / "agent.safetensors"))
     assert expected.keys() == found.keys()
@@ -284,3 +285,49 @@ def test_checkpoint_files_get_normal_permissions(tmp_path):
     os.umask(umask)
     for path in out.iterdir():
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path.name
+
+
+def test_stale_temporaries_of_a_killed_writer_are_removed_and_nothing_else(tmp_path):
+    from pretrain.atomic_write import atomic_path, remove_stale_temporaries
+
+    (tmp_path / "checkpoints" / "step_1").mkdir(parents=True)
+    stale = [
+        tmp_path / ".resume.safetensors.k2j_9xq1.tmp",
+        tmp_path / "checkpoints" / "step_1" / ".agent.safetensors.abcdefgh.tmp",
+        tmp_path / ".write-test.Z0Z0Z0Z0.tmp",
+    ]
+    kept = [
+        tmp_path / "notes.tmp",
+        tmp_path / ".hidden.tmp",
+        tmp_path / "resume.safetensors",
+        tmp_path / ".x.toolongsuffix.tmp",
+    ]
+    for path in stale + kept:
+        path.write_bytes(b"partial")
+    with atomic_path(tmp_path / "live.json") as tmp:  # the name a real writer uses matches
+        assert remove_stale_temporaries(tmp_path.parent / "absent") == []
+        assert tmp.name.startswith(".live.json.") and tmp.name.endswith(".tmp")
+        tmp.write_text("{}")
+    assert sorted(remove_stale_temporaries(tmp_path)) == sorted(stale)
+    assert all(p.exists() for p in kept) and not any(p.exists() for p in stale)
+    assert (tmp_path / "live.json").read_text() == "{}"
+
+
+def test_pretrain_resume_clears_temporaries_left_by_a_kill(tmp_path, capsys):
+    from agents.cli import main
+
+    folder = tmp_path / "melodies"
+    folder.mkdir()
+    tunes = [f"X:{i}\nT:T{i}\nM:4/4\nL:1/8\nK:C\nCDEF GABc|cBAG FEDC|]\n" for i in range(1, 9)]
+    (folder / "t.abc").write_text("\n".join(tunes))
+    args = [
+        "pretrain", "--data", str(folder), "--cache-dir", str(tmp_path / "cache"),
+        "--workers", "1", "--hidden", "8", "--batch-size", "2", "--window", "8",
+        "--steps-per-epoch", "1", "--no-progress", "--no-tensorboard", "--out", str(tmp_path / "o"),
+    ]  # fmt: skip
+    assert main([*args, "--epochs", "1"]) == 0
+    stale = tmp_path / "o" / f".{RESUME_FILE}.a1b2c3d4.tmp"
+    stale.write_bytes(b"half a state")
+    assert main([*args, "--resume", "--epochs", "2"]) == 0, capsys.readouterr().err
+    assert not stale.exists()
+    assert not [p.name for p in (tmp_path / "o").iterdir() if p.name.endswith(".tmp")]
