@@ -81,6 +81,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--valid-fraction", type=float, default=0.1, help="tunes held out for validation"
     )
     data.add_argument(
+        "--off-grid",
+        default="skip",
+        metavar="{skip,round}",
+        help="tunes with notes between sixteenth-grid steps (triplets, 32nds): skip them "
+        "(default) or round their notes onto the grid",
+    )
+    data.add_argument(
         "--workers",
         type=int,
         default=None,
@@ -246,6 +253,11 @@ def _validate(args: argparse.Namespace) -> None:
         _check(args.layers <= 16, "--layers", args.layers, "at most 16")
     if args.resume and args.overwrite:
         raise SequenceTutorError("--resume and --overwrite: choose one")
+    if args.off_grid not in ("skip", "round"):
+        raise SequenceTutorError(
+            f"--off-grid {args.off_grid}: expected skip (leave such tunes out) or round "
+            "(round their notes onto the sixteenth grid)"
+        )
     if args.data is not None and args.data.exists() and not args.data.is_dir():
         raise SequenceTutorError(f"--data {args.data}: not a folder")
     if args.data is not None and not args.data.exists():
@@ -324,6 +336,7 @@ def run(args: argparse.Namespace) -> int:
         valid_fraction=args.valid_fraction,
         workers=args.workers,
         progress=not args.no_progress,
+        off_grid=args.off_grid,
     )
     print(corpus.summary())
     if not corpus.train or not corpus.valid:  # name the input, not just "no validation tunes"

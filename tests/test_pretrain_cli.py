@@ -122,3 +122,28 @@ def test_resume_without_a_run(tmp_path, capsys):
     code, _, err = _run(capsys, "--resume", "--out", tmp_path / "out")
     assert code == 2
     assert f"{tmp_path / 'out' / 'resume.safetensors'}: no training state to resume" in err
+
+
+def test_off_grid_option(tmp_path, capsys):
+    folder = tmp_path / "triplets"
+    folder.mkdir()
+    tunes = [
+        f"X:{i + 1}\nT:Triplets {i}\nM:4/4\nL:1/8\nK:C\n(3CDE F2 (3GAB c2|(3cBA G2 (3FED C2|]\n"
+        for i in range(12)
+    ]
+    (folder / "t.abc").write_text("\n".join(tunes), encoding="utf-8")
+    common = ["--data", folder, "--cache-dir", tmp_path / "cache", "--workers", 1]
+    code, _, err = _run(capsys, *common, "--out", tmp_path / "strict", "--no-progress")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"no usable melody in {folder}" in err and "off-grid 12" in err
+    assert "--off-grid round" in err
+    code, _, err = _run(capsys, *common, "--off-grid", "nearest", "--out", tmp_path / "bad")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--off-grid nearest: expected skip" in err and not (tmp_path / "bad").exists()
+    small = ["--hidden", 8, "--batch-size", 4, "--window", 16, "--steps-per-epoch", 2]
+    code, stdout, err = _run(
+        capsys, *common, *small, "--epochs", 1, "--off-grid", "round", "--out", tmp_path / "ok",
+        "--no-progress", "--no-tensorboard",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "12 of 12 tunes kept" in stdout and "12 kept tunes had notes rounded" in stdout
