@@ -82,10 +82,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     data.add_argument(
         "--off-grid",
-        default="skip",
-        metavar="{skip,round}",
-        help="tunes with notes between sixteenth-grid steps (triplets, 32nds): skip them "
-        "(default) or round their notes onto the grid",
+        default="round",
+        metavar="{round,skip}",
+        help="tunes with notes between sixteenth-grid steps (triplets, 32nds): round their "
+        "notes onto the grid (default) or skip them",
     )
     data.add_argument(
         "--workers",
@@ -253,10 +253,10 @@ def _validate(args: argparse.Namespace) -> None:
         _check(args.layers <= 16, "--layers", args.layers, "at most 16")
     if args.resume and args.overwrite:
         raise SequenceTutorError("--resume and --overwrite: choose one")
-    if args.off_grid not in ("skip", "round"):
+    if args.off_grid not in ("round", "skip"):
         raise SequenceTutorError(
-            f"--off-grid {args.off_grid}: expected skip (leave such tunes out) or round "
-            "(round their notes onto the sixteenth grid)"
+            f"--off-grid {args.off_grid}: expected round (round such notes onto the sixteenth "
+            "grid) or skip (leave such tunes out)"
         )
     if args.data is not None and args.data.exists() and not args.data.is_dir():
         raise SequenceTutorError(f"--data {args.data}: not a folder")

@@ -67,7 +67,7 @@ DEFAULT_COLLECTIONS = ("essenFolksong", "oneills1850", "ryansMammoth", "airdsAir
 """music21's bundled monophonic folk collections (folders of ABC files under ``music21/corpus``)."""
 MELODY_SUFFIXES = (".abc", ".mid", ".midi", ".xml", ".musicxml", ".mxl", ".krn")
 STEPS_PER_QUARTER = 4
-OFF_GRID_CHOICES = ("skip", "round")
+OFF_GRID_CHOICES = ("round", "skip")
 """What :func:`load_corpus` does with a tune whose notes fall between grid steps."""
 CACHE_FORMAT = 1
 """Bump when tokenisation or the cache layout changes: old caches are then ignored."""
@@ -90,6 +90,7 @@ class CorpusReport:
     note_off_fraction: float = 0.0
     examples: dict[str, list[str]] = field(default_factory=dict)
     quantised: int = 0
+    off_grid: str = "round"
     train_tunes: int = 0
     valid_tunes: int = 0
     build_seconds: float = 0.0
@@ -113,7 +114,7 @@ class CorpusReport:
                 f"{reason} {count:,}" for reason, count in sorted(self.skipped.items())
             )
             lines.append(f"skipped: {reasons}")
-            if self.skipped.get("off-grid"):
+            if self.skipped.get("off-grid") and self.off_grid == "skip":
                 lines.append(
                     "(off-grid: notes between sixteenth-grid steps, e.g. triplets; "
                     "--off-grid round keeps such tunes with their notes rounded onto the grid)"
@@ -298,15 +299,17 @@ def _folder_sources(data: str | os.PathLike) -> tuple[Path, list[str]]:
     return root, files
 
 
-def _settings(vocabulary: Vocabulary, off_grid: str = "skip") -> dict:
-    return {
-        "off_grid": off_grid,
+def _settings(vocabulary: Vocabulary, off_grid: str = "round") -> dict:
+    settings = {
         "format": CACHE_FORMAT,
         "vocabulary": vocabulary.to_dict(),
         "steps_per_quarter": STEPS_PER_QUARTER,
         "max_dropped_fraction": MAX_DROPPED_FRACTION,
         "transpose": "C major / A minor, Aarden-Essen key finding, octaves to range centre",
     }
+    if off_grid != "round":  # the default adds no key, so caches and corpus hashes stay valid
+        settings["off_grid"] = off_grid
+    return settings
 
 
 def _music21_stamp() -> str:
@@ -391,7 +394,7 @@ def _token_dtype(vocabulary: Vocabulary) -> type:
 
 
 def _tasks(
-    root: Path, files: list[str], vocabulary: Vocabulary, off_grid: str = "skip"
+    root: Path, files: list[str], vocabulary: Vocabulary, off_grid: str = "round"
 ) -> tuple[list[tuple], list[str], list[str], list[str]]:
     """Work items (one per tune), their names, split groups, and names of unreadable files."""
     tasks: list[tuple] = []
@@ -494,7 +497,7 @@ def _build(
     vocabulary: Vocabulary,
     workers: int,
     progress: bool,
-    off_grid: str = "skip",
+    off_grid: str = "round",
 ) -> tuple[np.ndarray, np.ndarray, dict, float]:
     start = time.perf_counter()
     settings = _settings(vocabulary, off_grid)
@@ -634,7 +637,7 @@ def load_corpus(
     workers: int | None = None,
     progress: bool = True,
     rebuild: bool = False,
-    off_grid: str = "skip",
+    off_grid: str = "round",
 ) -> Corpus:
     """Load (from cache) or build the tokenised corpus and split it into train / validation.
 
@@ -649,10 +652,10 @@ def load_corpus(
     :param progress: show a progress bar while building.
     :param rebuild: ignore an existing cache and build again.
     :param off_grid: what to do with a tune whose notes fall between sixteenth-grid steps
-        (triplets, 32nds): ``"skip"`` it (the default: rounding invents rhythms no tune has, and
-        the 1 229 such tunes of the default corpus cost the LSTM 0.012 validation accuracy), or
-        ``"round"`` its notes onto the grid (a tune that would lose more than
-        :data:`~pretrain.tokenizer.MAX_DROPPED_FRACTION` of its notes is still skipped).
+        (triplets, 32nds): ``"round"`` its notes onto the grid (the default; a tune that would
+        lose more than :data:`~pretrain.tokenizer.MAX_DROPPED_FRACTION` of its notes is still
+        skipped as ``"off-grid"``), or ``"skip"`` every such tune, for a corpus of exact rhythms
+        only (on the default collections: 11 516 tunes instead of 12 745).
     :raises SequenceTutorError: the data folder is missing, not a folder, holds no melody files,
         or none of its tunes could be used.
     """
@@ -710,6 +713,7 @@ def load_corpus(
         note_off_fraction=float(stored["note_off_fraction"]),
         examples={reason: list(names) for reason, names in stored["examples"].items()},
         quantised=int(stored.get("quantised", 0)),
+        off_grid=off_grid,
         build_seconds=build_seconds,
         from_cache=cached is not None,
         cache_path=str(cache_path),

@@ -274,7 +274,7 @@ def test_unwritable_cache_warns_and_still_returns_the_corpus(mixed_folder, tmp_p
     blocker.write_text("not a folder")
     with pytest.warns(UserWarning, match="could not write the corpus cache"):
         corpus = load_corpus(mixed_folder, cache_dir=blocker, progress=False, workers=1)
-    assert corpus.report.kept == 4 and not corpus.report.from_cache  # the triplet tune: off-grid
+    assert corpus.report.kept == 5 and not corpus.report.from_cache
 
 
 def test_damaged_cache_is_rebuilt(mixed_folder, tmp_path):
@@ -403,37 +403,45 @@ def test_full_default_corpus_statistics(tmp_path):
     assert again.report.from_cache and time.perf_counter() - start < 0.5
 
 
-def test_off_grid_tunes_are_skipped_by_default_and_kept_when_rounded(mixed_folder, tmp_path):
-    strict = load_corpus(mixed_folder, cache_dir=tmp_path / "cache", progress=False, workers=1)
-    rounded = load_corpus(
-        mixed_folder, cache_dir=tmp_path / "cache", progress=False, workers=1, off_grid="round"
+def test_off_grid_tunes_are_rounded_by_default_and_skipped_on_request(mixed_folder, tmp_path):
+    rounded = load_corpus(mixed_folder, cache_dir=tmp_path / "cache", progress=False, workers=1)
+    strict = load_corpus(
+        mixed_folder, cache_dir=tmp_path / "cache", progress=False, workers=1, off_grid="skip"
     )
-    # FEATURES_TUNE (#5) has a triplet: skipped and counted by default, rounded on request
+    # FEATURES_TUNE (#5) has a triplet: rounded by default, skipped and counted on request
+    assert rounded.report.quantised == 1 and "off-grid" not in rounded.report.skipped
     assert strict.report.skipped["off-grid"] == 1 and strict.report.quantised == 0
     assert strict.report.kept == rounded.report.kept - 1
     assert "tunes.abc#5" not in strict.train_names + strict.valid_names
     assert "tunes.abc#5" in rounded.train_names + rounded.valid_names
     assert "--off-grid round" in strict.report.summary()
-    # the two settings are cached side by side, not one over the other
+    assert "--off-grid" not in rounded.report.summary()
+    # the two settings are cached side by side, not one over the other, with their own hash
     assert strict.report.cache_path != rounded.report.cache_path
+    assert strict.hash != rounded.hash
     again = load_corpus(mixed_folder, cache_dir=tmp_path / "cache", progress=False)
-    assert again.report.from_cache and again.report.kept == strict.report.kept
+    assert again.report.from_cache and again.hash == rounded.hash
+
+
+def test_default_off_grid_setting_keeps_the_corpus_hash_of_earlier_versions():
+    from pretrain.corpus import _settings
+
+    # shipped checkpoints record the corpus hash; the default must not add a settings key
+    assert "off_grid" not in _settings(DEFAULT_VOCABULARY)
+    assert _settings(DEFAULT_VOCABULARY, "skip")["off_grid"] == "skip"
 
 
 def test_off_grid_value_and_all_off_grid_folder_give_clear_errors(tmp_path):
     folder = tmp_path / "triplets"
     folder.mkdir()
     (folder / "t.abc").write_text(FEATURES_TUNE)
-    with pytest.raises(SequenceTutorError, match="off_grid must be one of skip, round"):
+    with pytest.raises(SequenceTutorError, match="off_grid must be one of round, skip"):
         load_corpus(folder, cache_dir=tmp_path / "cache", off_grid="nearest")
     with pytest.raises(SequenceTutorError, match=r"off-grid 1\).*--off-grid round"):
-        load_corpus(folder, cache_dir=tmp_path / "cache", progress=False, workers=1)
+        load_corpus(
+            folder, cache_dir=tmp_path / "cache", progress=False, workers=1, off_grid="skip"
+        )
     kept = load_corpus(
-        folder,
-        cache_dir=tmp_path / "cache",
-        progress=False,
-        workers=1,
-        off_grid="round",
-        valid_fraction=0.0,
+        folder, cache_dir=tmp_path / "cache", progress=False, workers=1, valid_fraction=0.0
     )
     assert kept.report.kept == 1 and kept.report.quantised == 1

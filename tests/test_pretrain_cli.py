@@ -133,16 +133,18 @@ def test_off_grid_option(tmp_path, capsys):
     ]
     (folder / "t.abc").write_text("\n".join(tunes), encoding="utf-8")
     common = ["--data", folder, "--cache-dir", tmp_path / "cache", "--workers", 1]
-    code, _, err = _run(capsys, *common, "--out", tmp_path / "strict", "--no-progress")
+    code, _, err = _run(
+        capsys, *common, "--off-grid", "skip", "--out", tmp_path / "strict", "--no-progress"
+    )
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert f"no usable melody in {folder}" in err and "off-grid 12" in err
     assert "--off-grid round" in err
     code, _, err = _run(capsys, *common, "--off-grid", "nearest", "--out", tmp_path / "bad")
     assert code == 2 and len(err.strip().splitlines()) == 1
-    assert "--off-grid nearest: expected skip" in err and not (tmp_path / "bad").exists()
+    assert "--off-grid nearest: expected round" in err and not (tmp_path / "bad").exists()
     small = ["--hidden", 8, "--batch-size", 4, "--window", 16, "--steps-per-epoch", 2]
     code, stdout, err = _run(
-        capsys, *common, *small, "--epochs", 1, "--off-grid", "round", "--out", tmp_path / "ok",
+        capsys, *common, *small, "--epochs", 1, "--out", tmp_path / "ok",
         "--no-progress", "--no-tensorboard",
     )  # fmt: skip
     assert code == 0, err
