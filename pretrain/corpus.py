@@ -54,10 +54,10 @@ from pretrain.vocabulary import DEFAULT_VOCABULARY, NO_EVENT, NOTE_OFF, Vocabula
 __all__ = [
     "DEFAULT_COLLECTIONS",
     "MELODY_SUFFIXES",
+    "OFF_GRID_CHOICES",
     "Corpus",
     "CorpusReport",
     "default_cache_dir",
-    "OFF_GRID_CHOICES",
     "find_key",
     "load_corpus",
     "normalise_melody",

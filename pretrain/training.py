@@ -413,7 +413,7 @@ def train_note_rnn(
         if state["corpus_hash"] != corpus.hash:
             raise SequenceTutorError(
                 f"{state_path}: was trained on corpus {state['corpus_hash']}, "
-                f"not on this one ({corpus.hash}); use the same --data"
+                f"not on this one ({corpus.hash}); use the same --data and --off-grid"
             )
         split = state.get("split")
         if split is not None and split != _split_signature(corpus):
