@@ -71,9 +71,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"sequence-tutor {args.command}: error:{where} {exc.strerror or exc}", file=sys.stderr
         )
         return 2
+    except ImportError as exc:  # an optional package missing, found only when it is needed
+        print(f"sequence-tutor {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"sequence-tutor {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
 
 
 if __name__ == "__main__":

@@ -231,10 +231,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         settings = settings_from_args(args)
         if run_file.is_file():
-            raise SequenceTutorError(
-                f"--out {out}: holds a run already; pass --resume to continue it or choose "
-                "another --out"
-            )
+            if _has_progress(out):
+                raise SequenceTutorError(
+                    f"--out {out}: holds a run already; pass --resume to continue it or choose "
+                    "another --out"
+                )
+            # killed or crashed before its first checkpoint: nothing to keep, so start over
+            print(f"{out}: an earlier start left no checkpoint; starting over")
     from pretrain.atomic_write import ensure_writable_dir, remove_stale_temporaries  # noqa: PLC0415
 
     ensure_writable_dir(out)  # a read-only or full disk fails now, not at the first checkpoint
@@ -248,6 +251,13 @@ def run(args: argparse.Namespace) -> int:
         samples=args.samples,
         export=args.export,
     )
+
+
+def _has_progress(out: Path) -> bool:
+    """Whether the run in ``out`` got as far as a checkpoint or a finished agent."""
+    from agents.agent_checkpoint import latest_checkpoint  # noqa: PLC0415
+
+    return (out / "agent.json").is_file() or latest_checkpoint(out / "checkpoints") is not None
 
 
 def make_env(settings: dict, seed: int):
@@ -292,7 +302,7 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     checkpoints = out / "checkpoints"
     latest = latest_checkpoint(checkpoints) if resume else None
-    if not (out / "run.json").is_file():
+    if latest is None:  # a fresh start (or a restart of one that left no checkpoint)
         atomic_write_text(out / "run.json", json.dumps(settings, indent=2, sort_keys=True) + "\n")
     agent_kwargs = {
         "env_kwargs": settings["env_kwargs"],

@@ -95,7 +95,11 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict:
             "expected a Note RNN checkpoint NAME.safetensors + NAME.json"
         )
     if not config_path.is_file():
-        raise SequenceTutorError(f"{config_path}: Note RNN checkpoint config not found")
+        given = "" if Path(path) == config_path else f" (for {path})"
+        raise SequenceTutorError(
+            f"{config_path}: Note RNN checkpoint config not found{given}; a checkpoint is "
+            "NAME.safetensors + NAME.json side by side"
+        )
     if config_path.stat().st_size > MAX_CONFIG_BYTES:
         raise SequenceTutorError(f"{config_path}: larger than {MAX_CONFIG_BYTES} bytes")
     try:

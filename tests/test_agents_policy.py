@@ -20,8 +20,6 @@ ACT_SPACE = spaces.Discrete(V)
 
 
 def note_rnn(kind: str = "lstm"):
-    if kind == "rhn":
-        pytest.importorskip("pretrain.rhn")
     torch.manual_seed(0)
     model = build_note_rnn(NoteRNNConfig(kind=kind, hidden_size=10, depth=2)).eval()
     with torch.no_grad():  # sharper than the init so p is far from uniform

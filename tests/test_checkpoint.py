@@ -50,3 +50,12 @@ def test_missing_checkpoint(tmp_path):
         SequenceTutorError, match="nothere.json: Note RNN checkpoint config not found"
     ):
         load_note_rnn(tmp_path / "nothere")
+
+
+def test_missing_config_names_the_file_the_user_gave(tmp_path):
+    given = tmp_path / "x.safetensors"
+    given.write_bytes(b"")
+    with pytest.raises(SequenceTutorError) as error:
+        load_note_rnn(given)
+    assert str(error.value).startswith(f"{tmp_path / 'x.json'}: Note RNN checkpoint config not")
+    assert f"(for {given})" in str(error.value)

@@ -21,7 +21,6 @@ PAD = 38
 
 
 def rhn_checkpoint(tmp_path):
-    pytest.importorskip("pretrain.rhn")
     torch.manual_seed(0)
     model = build_note_rnn(NoteRNNConfig(kind="rhn", hidden_size=16, depth=2))
     save_note_rnn(model, tmp_path / "rhn")

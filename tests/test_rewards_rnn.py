@@ -116,7 +116,6 @@ def test_shipped_checkpoint_is_the_default():
 
 
 def test_rhn_reward_rnn_uses_torch(tmp_path):
-    pytest.importorskip("pretrain.rhn")
     model = random_model("rhn", hidden_size=20, depth=2)
     save_note_rnn(model, tmp_path / "rhn")
     rnn = RewardRNN(tmp_path / "rhn")

@@ -59,6 +59,27 @@ def test_tiny_train_run_writes_agent_samples_figure_and_table(tmp_path, capsys):
     assert "trained g for 0 steps" in capsys.readouterr().out
 
 
+def test_a_crash_before_the_first_checkpoint_is_one_line_and_the_same_command_starts_over(
+    tmp_path, capsys, monkeypatch
+):
+    import stable_baselines3.common.callbacks as callbacks
+
+    out = tmp_path / "run"
+    argv = ["train", "--algo", "psi", "--out", str(out), *TINY[:-1]]  # with the progress bar
+    monkeypatch.setattr(callbacks, "tqdm", None)  # as on a fresh install without rich
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sequence-tutor train: error: You must install tqdm and rich"), err
+    assert "\n" not in err and "Traceback" not in err
+    assert (out / "run.json").is_file() and not (out / "checkpoints" / "latest.json").exists()
+    monkeypatch.undo()
+    assert main(argv) == 0  # the same command again, progress bar on
+    captured = capsys.readouterr()
+    assert "an earlier start left no checkpoint; starting over" in captured.out
+    assert "trained psi for 320 steps" in captured.out
+    assert latest_checkpoint(out / "checkpoints").name == "step_000000320"
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

@@ -12,8 +12,6 @@ import pytest
 from tests.security import hostile
 from tests.security.bounded import run_bounded
 
-pytest.importorskip("music21")
-
 MELODY_ERRORS = ("MelodyError", "SequenceTutorError")
 MAX_TOKENS = 1_000_000  # sixteenths; no real tune is within two orders of magnitude of this
 
