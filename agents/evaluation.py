@@ -15,9 +15,12 @@ fires):
   ``ρ_lag = Σ_{i≥lag} (s_i − m)(s_{i−lag} − m) / n / var(s)`` of the token numbers
   (compositions with a constant token sequence have no ρ and are left out).
 
-MusPy-style metrics (Dong et al. 2020), per composition then averaged: pitch-class entropy (bits,
+MusPy's metrics (Dong et al. 2020), per composition then averaged: pitch-class entropy (bits,
 over note onsets), scale consistency (the largest fraction of onsets inside one of the 24 major and
-minor scales) and empty-beat rate (quarter-note beats during which no note sounds).
+minor scales) and empty-beat rate (quarter-note beats in which no note sounds, up to the last
+note's end). They equal ``muspy``'s own functions on every composition (tested against muspy on
+random and sampled compositions) and run about 60x faster, vectorised over a whole sample file
+(``python benchmarks/muspy_metrics.py``).
 """
 
 from __future__ import annotations
@@ -168,18 +171,33 @@ def muspy_metrics(tokens: np.ndarray, vocabulary: Vocabulary, steps_per_beat: in
             scales.append(counts[:, members].sum(axis=1))
     consistency = np.max(np.stack(scales, axis=1), axis=1) / np.maximum(total, 1)
     has_notes = total > 0
-    sounding = sounding_steps(tokens)
-    beats = tokens.shape[1] // steps_per_beat
-    if beats:
-        per_beat = sounding[:, : beats * steps_per_beat].reshape(len(tokens), beats, -1).any(axis=2)
-        empty = 1.0 - per_beat.mean(axis=1)
-    else:
-        empty = np.full(len(tokens), np.nan)
+    empty = empty_beat_rate(tokens, steps_per_beat)
     return {
         "pitch_class_entropy": float(entropy[has_notes].mean()) if has_notes.any() else math.nan,
         "scale_consistency": float(consistency[has_notes].mean()) if has_notes.any() else math.nan,
-        "empty_beat_rate": float(np.nanmean(empty)) if beats else math.nan,
+        "empty_beat_rate": float(np.nanmean(empty)) if np.isfinite(empty).any() else math.nan,
     }
+
+
+def empty_beat_rate(tokens: np.ndarray, steps_per_beat: int = 4) -> np.ndarray:
+    """``muspy.empty_beat_rate`` of each composition, vectorised (NaN where no note sounds).
+
+    As MusPy counts it: the beats run from 0 to the one holding the last note's end, and a note
+    fills every beat from the one it starts in to the one its end time falls in (so a note ending
+    on a beat line also fills the beat after it). Silence after the last note is not counted.
+    """
+    n, steps = tokens.shape
+    sounding = np.zeros((n, steps + 1), dtype=bool)
+    sounding[:, :steps] = sounding_steps(tokens)
+    filled = sounding.copy()
+    filled[:, 1:] |= sounding[:, :-1]  # the step where a note ends (muspy's inclusive end)
+    beats = steps // steps_per_beat + 1
+    padded = np.zeros((n, beats * steps_per_beat), dtype=bool)
+    padded[:, : steps + 1] = filled
+    count = padded.reshape(n, beats, steps_per_beat).any(axis=2).sum(axis=1)
+    length = np.where(sounding.any(axis=1), steps + 1 - np.argmax(sounding[:, ::-1], axis=1), 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(length > 0, 1.0 - count / (length // steps_per_beat + 1), np.nan)
 
 
 @torch.no_grad()

@@ -2,8 +2,8 @@
 
 Both learn on SequenceTutor-v0 (1 env, train_freq 5, batch 32, the paper's hyper-parameters for
 ours; SB3's MlpPolicy with the same train_freq / batch / buffer for the baseline). Runs are
-interleaved (ours, MLP, ours, MLP, ...) so machine load hits both alike; the ratio of medians is
-the result. A cProfile summary of one extra run of ours shows where the time goes.
+interleaved (ours, MLP, ours, MLP, ...) so machine load hits both alike; the result is the
+median of the per-round ratios, with their range (as ``env_throughput.py`` reports). A cProfile summary of one extra run of ours shows where the time goes.
 
     python benchmarks/agent_throughput.py --steps 20000 --rounds 3
 """
@@ -78,10 +78,12 @@ def main() -> None:
             f"SB3 DQN MLP {mlp_rates[-1]:7.0f} steps/s   ratio {ours_rates[-1] / mlp_rates[-1]:.2f}"
         )
     ours_median, mlp_median = statistics.median(ours_rates), statistics.median(mlp_rates)
+    ratios = [o / m for o, m in zip(ours_rates, mlp_rates)]
     print(
         f"median over {args.rounds} rounds of {args.steps} steps, train_freq {args.train_freq}: "
-        f"ours {ours_median:.0f} steps/s, SB3 DQN MLP {mlp_median:.0f} steps/s, "
-        f"ratio {ours_median / mlp_median:.2f}"
+        f"ours {ours_median:.0f} steps/s, SB3 DQN MLP {mlp_median:.0f} steps/s; "
+        f"ratio (median of per-round ratios) {statistics.median(ratios):.2f} "
+        f"(range {min(ratios):.2f}-{max(ratios):.2f})"
     )
     print(f"1M steps at this rate: ours {1e6 / ours_median / 60:.1f} min")
 

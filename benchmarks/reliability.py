@@ -367,6 +367,7 @@ def train_fault_row(root: Path, quick: bool) -> None:
     train_kills = 0
     worst = 0
     inspections = 0
+    resumed_from = []  # non-zero checkpoint steps that a restart continued from
     for _ in range(2 if quick else 5):
         pid = runs.fork_call(runs.run_train, out)
         train_kills += runs.kill_at(pid, rng.uniform(0.2, 0.6) * duration)
@@ -374,6 +375,8 @@ def train_fault_row(root: Path, quick: bool) -> None:
         inspections += 1
         if found["latest"] is not None:
             worst = max(worst, found["newest"] - found["latest"])
+            if found["latest"] not in resumed_from:
+                resumed_from.append(found["latest"])
     assert runs.wait(runs.fork_call(runs.run_train, out)) == 0
     other_seed = root / "train-seed4"
     assert runs.wait(runs.fork_call(runs.run_train, other_seed, "--seed", "4")) == 0
@@ -385,7 +388,8 @@ def train_fault_row(root: Path, quick: bool) -> None:
         f"newest step folder at most {worst} steps past it (interval {runs.TRAIN_INTERVAL}); "
         f"resumed run finished; resumed vs uninterrupted policy: mean absolute Δ log π {drift:.3f} nats "
         f"(another seed: {noise:.3f}); weights bit-identical to the uninterrupted run: "
-        f"{'yes' if _same_weights(out, reference) else 'no'}")  # fmt: skip
+        f"{'yes' if _same_weights(out, reference) else 'no'} (resumed from steps "
+        f"{', '.join(map(str, resumed_from)) or 'none: every restart began from scratch'})")  # fmt: skip
 
 
 def _same_weights(a: Path, b: Path) -> bool:

@@ -368,25 +368,32 @@ def _tokenise(task: tuple[str, str, str, int, int, str]) -> tuple[bytes | None, 
     kind, name, payload, min_pitch, num_pitches, off_grid = task
     vocabulary = Vocabulary(min_pitch, num_pitches)
     try:
-        if kind == "abc":
-            from pretrain.abc_reader import abc_tune_melody
-
-            melody = abc_tune_melody(payload, source=name)
-        else:
-            from pretrain.tokenizer import read_file_melody
-
-            melody = read_file_melody(payload)
+        melody = _parse(kind, name, payload)
+    except MelodyError as error:
+        return None, error.reason, False
+    except Exception:  # music21 failing on one odd file must not sink the corpus
+        return None, "unreadable", False
+    try:  # our own code from here on: only a documented MelodyError is a skip, a bug fails loudly
         melody = normalise_melody(melody, vocabulary).trimmed()
         stats: dict[str, int] = {}
         tokens = melody_tokens(melody, vocabulary, STEPS_PER_QUARTER, source=name, stats=stats)
     except MelodyError as error:
         return None, error.reason, False
-    except Exception:  # a parser bug on one odd file must not sink the corpus
-        return None, "unreadable", False
     quantised = stats["moved"] > 0 or stats["dropped"] > 0
     if quantised and off_grid == "skip":
         return None, "off-grid", False
     return tokens.astype(_token_dtype(vocabulary)).tobytes(), "", quantised
+
+
+def _parse(kind: str, name: str, payload: str) -> Melody:
+    """The melody of one ABC tune (``payload`` is its text) or one MIDI/MusicXML file (a path)."""
+    if kind == "abc":
+        from pretrain.abc_reader import abc_tune_melody
+
+        return abc_tune_melody(payload, source=name)
+    from pretrain.tokenizer import read_file_melody
+
+    return read_file_melody(payload)
 
 
 def _token_dtype(vocabulary: Vocabulary) -> type:

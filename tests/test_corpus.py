@@ -237,6 +237,20 @@ def test_load_corpus_from_folder_counts_kept_and_skipped(mixed_folder, tmp_path)
     assert len(corpus.hash) == 64
 
 
+def test_a_bug_in_our_own_code_fails_the_build_instead_of_counting_tunes_unreadable(
+    mixed_folder, tmp_path, monkeypatch
+):
+    import pretrain.corpus as corpus_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(corpus_module, "normalise_melody", broken)
+    with pytest.raises(RuntimeError, match="a bug of ours"):
+        load_corpus(mixed_folder, cache_dir=tmp_path / "cache", progress=False, workers=1)
+    assert not list((tmp_path / "cache").glob("*.npz"))
+
+
 def test_cache_hit_is_identical_and_fast(mixed_folder, tmp_path):
     cache = tmp_path / "cache"
     first = load_corpus(mixed_folder, cache_dir=cache, progress=False, workers=1)
@@ -387,8 +401,11 @@ def test_full_default_corpus_statistics(tmp_path):
     assert (
         report.num_tunes == 12_947
     )  # essen 8514, O'Neill's 2009, Ryan's 1059, Aird's 1180, misc 185
-    assert 11_000 <= report.kept <= 12_947
-    assert 2_000_000 <= report.num_tokens <= 2_800_000
+    # The build is deterministic: the exact counts (benchmarks/corpus.md), not a range.
+    assert report.kept == 12_745
+    assert report.num_tokens == 2_484_228
+    assert dict(report.skipped) == {"polyphonic": 116, "off-grid": 71, "out-of-range": 15}
+    assert (len(corpus.train), len(corpus.valid)) == (11_471, 1_274)
     assert 0.55 <= report.no_event_fraction <= 0.75
     assert 0.003 <= report.note_off_fraction <= 0.02
     assert set(report.skipped) <= {"off-grid", "out-of-range", "polyphonic", "unreadable", "empty"}

@@ -92,6 +92,68 @@ def test_whole_episode_td_equals_transition_by_transition(algo):
     assert batch.dones[:, -1].eq(1).all() and batch.dones[:, :-1].eq(0).all()
 
 
+class _SoftMax(torch.nn.Module):
+    """A target network whose max over actions is the soft bootstrap of Psi or G.
+
+    SB3's ``DQN.train`` bootstraps with ``max_a' Q_target(s', a')``; returning the logsumexp in
+    every action column turns that max into Psi's ``logsumexp_a' Psi_target(s', a')``, or G's
+    ``logsumexp_a' (G_target(s', a') + log p(a' | s'))`` with ``log_prior`` given.
+    """
+
+    def __init__(self, target: torch.nn.Module, log_prior=None) -> None:
+        super().__init__()
+        self.target, self.log_prior = target, log_prior
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        values = self.target(obs)
+        if self.log_prior is not None:
+            values = values + self.log_prior(obs)
+        return torch.logsumexp(values, dim=1, keepdim=True).expand_as(values)
+
+
+@pytest.mark.parametrize("algo", ["q", "psi", "g"])
+def test_whole_episode_td_equals_sb3s_own_dqn_target_code(algo, monkeypatch):
+    """Our one-pass episode targets against SB3's ``DQN.train`` on the same transitions.
+
+    SB3's code computes ``y = r + (1 - done) * gamma * max_a' Q_target(s', a')`` and the Huber
+    loss between ``Q(s, a)`` and ``y``; its arguments are recorded, so the reference is SB3's
+    own code path, not ours (Psi and G swap in the soft bootstrap through ``_SoftMax``, and G
+    takes ``w * log p(a | s)`` out of the reward as the paper's G-learning does).
+    """
+    import stable_baselines3.dqn.dqn as sb3_dqn
+    from stable_baselines3 import DQN
+
+    model = make_model(algo, n_envs=2)
+    model.learn(200)
+    buffer = model.replay_buffer
+    np.random.seed(1)
+    batch = buffer.sample_episodes(3)
+    current, target, _ = model._episode_td(batch)
+    episodes = [
+        int(np.flatnonzero((buffer.tokens == row.numpy()).all(1))[0]) for row in batch.tokens
+    ]
+    data = buffer.transitions(np.repeat(episodes, 4), np.tile(np.arange(4), 3))
+    if algo == "g":
+        with torch.no_grad():
+            action_log_p = model._prior_log_probs(data.observations).gather(1, data.actions.long())
+        data = data._replace(rewards=data.rewards - model.note_rnn_weight * action_log_p)
+    if algo != "q":
+        prior = model._prior_log_probs if algo == "g" else None
+        monkeypatch.setattr(model, "q_net_target", _SoftMax(model.q_net_target, prior))
+    recorded = {}
+    smooth_l1_loss = torch.nn.functional.smooth_l1_loss
+
+    def huber(input, target, *args, **kwargs):
+        recorded["current"], recorded["target"] = input.detach(), target.detach()
+        return smooth_l1_loss(input, target, *args, **kwargs)
+
+    monkeypatch.setattr(sb3_dqn.F, "smooth_l1_loss", huber)
+    monkeypatch.setattr(buffer, "sample", lambda *args, **kwargs: data)
+    DQN.train(model, gradient_steps=1, batch_size=len(data.rewards))
+    assert torch.allclose(current.reshape(-1), recorded["current"][:, 0], atol=1e-5)
+    assert torch.allclose(target.reshape(-1), recorded["target"][:, 0], atol=1e-5)
+
+
 def test_polyak_update_after_each_gradient_step():
     model = make_model("psi", learning_rate=0.0, tau=0.1)
     model.learn(100)  # fills the buffer; lr 0 keeps the online net fixed

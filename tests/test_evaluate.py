@@ -80,9 +80,14 @@ def test_leaps_resolved_counts_resolutions_against_doubled_leaps():
 def test_muspy_metrics_by_hand():
     single = muspy_metrics(np.array([REPEATED]), DEFAULT_VOCABULARY)
     assert single == {"pitch_class_entropy": 0.0, "scale_consistency": 1.0, "empty_beat_rate": 0.0}
-    rest_after_one_beat = [C4, 1, 1, 1, 0, *[1] * 27]  # one sounding beat out of eight
+    # MusPy counts beats up to the last note's end, a note filling the beat its end falls in:
+    rest_after_one_beat = [C4, 1, 1, 1, 0, *[1] * 27]  # ends on the line of beat 1: 0 of 2 empty
     m = muspy_metrics(np.array([rest_after_one_beat]), DEFAULT_VOCABULARY)
-    assert m["empty_beat_rate"] == pytest.approx(7 / 8)
+    assert m["empty_beat_rate"] == 0.0
+    gap = [C4, 0, 1, 1, *[1] * 8, C4, 0, *[1] * 18]  # beats 0 and 3 filled, 1 and 2 empty
+    m = muspy_metrics(np.array([gap]), DEFAULT_VOCABULARY)
+    assert m["empty_beat_rate"] == pytest.approx(2 / 4)
+    assert math.isnan(muspy_metrics(np.array([[0] * 32]), DEFAULT_VOCABULARY)["empty_beat_rate"])
     chromatic = [2 + (t % 12) for t in range(32)]  # 32 onsets over 12 pitch classes
     m = muspy_metrics(np.array([chromatic]), DEFAULT_VOCABULARY)
     counts = np.bincount([t % 12 for t in range(32)], minlength=12) / 32

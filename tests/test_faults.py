@@ -249,14 +249,18 @@ def test_kill9_during_train_keeps_a_complete_checkpoint_and_resumes(tmp_path):
     out = tmp_path / "run"
     rng = random.Random(7)
     killed = 0
+    resumed_from = []  # the checkpoint step each restart continued from
     for _ in range(4):
         pid = runs.fork_call(runs.run_train, out)
         killed += runs.kill_at(pid, rng.uniform(0.05, 0.4) * duration)
         found = runs.inspect_train_out(out)
         if found["latest"] is not None:
             assert found["newest"] - found["latest"] <= runs.TRAIN_INTERVAL
+        resumed_from.append(found["latest"])
     assert killed >= 2
     assert runs.wait(runs.fork_call(runs.run_train, out)) == 0
+    # Else every restart began from scratch and bit-identity would prove nothing about resuming.
+    assert any(step for step in resumed_from), resumed_from
     import torch  # noqa: PLC0415
     from safetensors.torch import load_file  # noqa: PLC0415
 
