@@ -1,4 +1,4 @@
-"""KL-control agents (Q, Psi, G-learning on SB3 DQN), sampling, evaluation and the CLI.
+"""KL-control agents (Q, Psi, G-learning on SB3 DQN): policies, replay, checkpoints, sampling.
 
 Public names are imported lazily so that ``sequence-tutor --help`` does not load torch and SB3::
 
@@ -18,10 +18,11 @@ _LAZY = {
     "NoteRNNPolicy": "agents.policy",
     "NoteRNNQNetwork": "agents.policy",
     "EpisodeReplayBuffer": "agents.episode_buffer",
-    "save_agent": "agents.agent_checkpoint",
-    "load_agent": "agents.agent_checkpoint",
-    "load_agent_policy": "agents.agent_checkpoint",
-    "shipped_agent": "agents.agent_checkpoint",
+    "load_agent": "agents.kl_control",
+    "save_agent": "agents.agent_file",
+    "load_agent_policy": "agents.agent_file",
+    "shipped_agent": "agents.agent_file",
+    "CheckpointCallback": "agents.callbacks",
 }
 
 __all__ = sorted(_LAZY)

@@ -17,6 +17,8 @@ averaging after *each optimiser step* (SB3's DQN does it per env step, which wit
 from __future__ import annotations
 
 import collections
+import os
+import random
 import warnings
 from typing import Any, ClassVar
 
@@ -29,6 +31,15 @@ from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, Schedule
 from stable_baselines3.common.utils import LinearSchedule, polyak_update
 
+from agents.agent_file import (
+    HYPERPARAMETERS,
+    agent_paths,
+    check_note_rnn_tensors,
+    load_policy_tensors,
+    read_agent_meta,
+    read_tensors,
+    save_agent,
+)
 from agents.episode_buffer import EpisodeBatch, EpisodeReplayBuffer
 from agents.policy import (
     ALGORITHMS,
@@ -38,6 +49,7 @@ from agents.policy import (
     observation_prefix,
     sample_actions,
 )
+from agents.training_state import load_training_state
 from pretrain.errors import SequenceTutorError
 
 LOSSES = ("mse", "huber")
@@ -443,21 +455,156 @@ class SequenceTutorDQN(DQN):
         log_probs = self.policy.prior_sequence_log_probs(tokens)
         return log_probs[torch.arange(len(position)), position]
 
+    # -- what a checkpoint holds (named here, where the state lives; written by agents.agent_file
+    # and agents.training_state, which never import this class) ----------------------------------
+    def hyperparameters(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this agent (stored in the agent file)."""
+        values = {name: getattr(self, name) for name in HYPERPARAMETERS}
+        values["loss"] = values.pop("loss_name")
+        values["learning_rate"] = float(self.lr_schedule(1.0))
+        values["train_freq"] = [int(self.train_freq.frequency), self.train_freq.unit.value]
+        values["temperature"] = self.policy.temperature
+        return values
+
+    def at_composition_starts(self) -> bool:
+        """Whether every env has just started a composition (its observation holds only the
+        primer), so no episode is in progress and no recurrent state is carried."""
+        obs = self._last_obs
+        if not isinstance(obs, np.ndarray) or obs.ndim != 2 or self.env is None:
+            return False
+        return bool(((obs != self.policy.q_net.pad).sum(axis=1) == 1).all())
+
+    def training_state(
+        self, *, exact_resume: bool = True
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """``(tensors, json)`` that ``--resume`` needs beyond the weights: Adam's state, the
+        replay buffer's episodes, the global RNGs and SB3's counters; with ``exact_resume`` and
+        every env at the start of a composition, also the envs' observations and generators."""
+        optimizer = self.policy.optimizer.state_dict()
+        tensors: dict[str, torch.Tensor] = {}
+        for index, state in optimizer["state"].items():
+            for key, value in state.items():
+                tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).detach().cpu().clone()
+        if isinstance(self.replay_buffer, EpisodeReplayBuffer):
+            for key, value in self.replay_buffer.state_arrays().items():
+                tensors[f"replay.{key}"] = torch.from_numpy(np.ascontiguousarray(value))
+        tensors["rng.torch"] = torch.get_rng_state()
+        exact = self._exact_resume_state() if exact_resume else None
+        numpy_state = np.random.get_state()  # noqa: NPY002 (SB3 seeds the global RNG)
+        tensors["rng.numpy"] = torch.from_numpy(np.asarray(numpy_state[1], dtype=np.int64))
+        version, internal, gauss = random.getstate()
+        meta: dict[str, Any] = {
+            "param_groups": optimizer["param_groups"],
+            "counters": {
+                "num_timesteps": int(self.num_timesteps),
+                "n_updates": int(self._n_updates),
+                "episode_num": int(self._episode_num),
+                "n_calls": int(self._n_calls),
+            },
+            "rng_numpy": [numpy_state[0], int(numpy_state[2]), int(numpy_state[3]), numpy_state[4]],
+            "rng_python": [version, list(internal), gauss],
+        }
+        if exact is not None:
+            meta["exact_resume"] = exact
+        return tensors, meta
+
+    def restore_training_state(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        """Restore what :meth:`training_state` returned (raises ``KeyError``/``ValueError``/...
+        when it does not fit this agent)."""
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optimizer."):
+                _, index, name = key.split(".", 2)
+                state.setdefault(int(index), {})[name] = value
+        self.policy.optimizer.load_state_dict(
+            {"state": state, "param_groups": meta["param_groups"]}
+        )
+        replay = {
+            k[len("replay.") :]: v.numpy() for k, v in tensors.items() if k.startswith("replay.")
+        }
+        if replay and isinstance(self.replay_buffer, EpisodeReplayBuffer):
+            self.replay_buffer.load_state_arrays(replay)
+        counters = meta["counters"]
+        self.num_timesteps = int(counters["num_timesteps"])
+        self._n_updates = int(counters["n_updates"])
+        self._episode_num = int(counters["episode_num"])
+        self._n_calls = int(counters["n_calls"])
+        torch.set_rng_state(tensors["rng.torch"])
+        name, pos, has_gauss, cached = meta["rng_numpy"]
+        keys = tensors["rng.numpy"].numpy().astype(np.uint32)
+        np.random.set_state((name, keys, int(pos), int(has_gauss), float(cached)))  # noqa: NPY002
+        if "rng_python" in meta:  # absent from checkpoints written before exact resume
+            version, internal, gauss = meta["rng_python"]
+            random.setstate((int(version), tuple(int(v) for v in internal), gauss))
+        if isinstance(meta.get("exact_resume"), dict):
+            self._restore_exact_resume(meta["exact_resume"])
+
+    def _exact_resume_state(self) -> dict | None:
+        """What a bit-identical resume needs beyond the counters, weights and global RNGs: the
+        envs' current observations (fresh primers) and generators, and ε. None mid-episode."""
+        if not self.at_composition_starts():
+            return None
+        generators = self.env.get_attr("np_random")  # type: ignore[union-attr]
+        return {
+            "last_obs": np.asarray(self._last_obs).astype(np.int64).tolist(),
+            "env_rng": [g.bit_generator.state for g in generators],
+            "exploration_rate": float(self.exploration_rate),
+        }
+
+    def _restore_exact_resume(self, exact: dict) -> bool:
+        """Put every env back at the stored primer with its stored generator and hand SB3 the
+        stored observation (so ``learn`` does not reset the envs). False (and nothing changed) if
+        the env cannot be reset to a given primer (``reset(options={"primer": ...})``)."""
+        env = self.env
+        last_obs = np.asarray(exact["last_obs"], dtype=np.int64)
+        states = exact["env_rng"]
+        if env is None or last_obs.shape != (env.num_envs, *self.observation_space.shape):
+            raise ValueError(f"stored observations of shape {last_obs.shape} do not fit the env")
+        if len(states) != env.num_envs:
+            raise ValueError(f"{len(states)} env generator states for {env.num_envs} envs")
+        generators = []
+        for state in states:
+            if not isinstance(state, dict) or state.get("bit_generator") not in (
+                "PCG64",
+                "PCG64DXSM",
+            ):
+                raise ValueError("env generator state is not a NumPy PCG64 state")
+            generator = np.random.Generator(getattr(np.random, state["bit_generator"])())
+            generator.bit_generator.state = state
+            generators.append(generator)
+        for index in range(env.num_envs):
+            primer = [int(last_obs[index, 0])]
+            obs, _ = env.env_method("reset", options={"primer": primer}, indices=[index])[0]
+            if not np.array_equal(np.asarray(obs), last_obs[index]):
+                return False
+        for index, generator in enumerate(generators):
+            env.set_attr("np_random", generator, indices=[index])
+        self._last_obs = last_obs.copy()  # type: ignore[assignment]
+        self.exploration_rate = float(exact["exploration_rate"])
+        return True
+
     # -- safe persistence (SB3's zip format pickles; these never do) --------------------------------
     def save(self, path, exclude=None, include=None) -> None:  # type: ignore[override]
-        """Write ``path.safetensors`` + ``path.json`` (see :mod:`agents.agent_checkpoint`)."""
-        from agents.agent_checkpoint import save_agent  # noqa: PLC0415
-
+        """Write ``path.safetensors`` + ``path.json`` (see :mod:`agents.agent_file`)."""
         save_agent(self, path)
 
     @classmethod
-    def load(cls, path, env=None, device="cpu", **kwargs):  # type: ignore[override]
-        """Build the agent from ``path.json`` and load ``path.safetensors``; never unpickles.
+    def load(  # type: ignore[override]
+        cls,
+        path: str | os.PathLike,
+        env: GymEnv | None = None,
+        device: torch.device | str = "cpu",
+        *,
+        training_state: str | os.PathLike | None = None,
+        **overrides: Any,
+    ) -> SequenceTutorDQN:
+        """Build the agent on ``env`` from ``path.json`` and load ``path.safetensors``; never
+        unpickles. SB3 zip files (``DQN.save``) are refused: unpickling a foreign file can run
+        its code.
 
-        SB3 zip files (``DQN.save``) are refused: unpickling a foreign file can run its code.
+        :param training_state: a training state (``training``) to resume from as well.
+        :param overrides: constructor arguments replacing the stored hyper-parameters.
         """
-        from agents.agent_checkpoint import agent_paths, load_agent  # noqa: PLC0415
-
         if str(path).endswith(".zip"):
             raise SequenceTutorError(
                 f"{path}: SB3 zip archives are pickles and are not loaded; save agents with "
@@ -465,11 +612,37 @@ class SequenceTutorDQN(DQN):
             )
         if env is None:
             raise SequenceTutorError("SequenceTutorDQN.load needs the env to build the agent on")
-        agent_paths(path)
-        kwargs.pop("custom_objects", None)
-        kwargs.pop("print_system_info", None)
-        kwargs.pop("force_reset", None)
-        return load_agent(path, env, device=device, **kwargs)
+        for sb3_only in ("custom_objects", "print_system_info", "force_reset"):
+            overrides.pop(sb3_only, None)
+        weights_path, _ = agent_paths(path)
+        meta = read_agent_meta(path)
+        tensors = read_tensors(weights_path, "agent")
+        check_note_rnn_tensors(meta, tensors, weights_path)
+        hyper = dict(meta.get("hyperparameters", {}))
+        if "train_freq" in hyper:
+            hyper["train_freq"] = tuple(hyper["train_freq"])
+        hyper.update(overrides)
+        try:
+            model = cls(
+                "NoteRNNPolicy",
+                env,
+                algo=meta["algo"],
+                note_rnn=meta["note_rnn_config"],
+                device=device,
+                **hyper,
+            )
+        except TypeError as exc:
+            raise SequenceTutorError(f"{path}: invalid agent hyper-parameters ({exc})") from None
+        if model.melody_length != meta["melody_length"]:
+            raise SequenceTutorError(
+                f"{weights_path}: agent trained on melodies of {meta['melody_length']} steps, "
+                f"the env has {model.melody_length}"
+            )
+        load_policy_tensors(model.policy, tensors, weights_path)
+        model.num_timesteps = int(meta.get("num_timesteps", 0))
+        if training_state is not None:
+            load_training_state(model, training_state)
+        return model
 
     def _excluded_save_params(self) -> list[str]:
         return [
@@ -480,4 +653,15 @@ class SequenceTutorDQN(DQN):
         ]
 
 
-__all__ = ["PAPER_HYPERPARAMETERS", "SequenceTutorDQN", "kl_control_targets"]
+def load_agent(
+    path: str | os.PathLike,
+    env: GymEnv,
+    *,
+    training_state: str | os.PathLike | None = None,
+    **overrides: Any,
+) -> SequenceTutorDQN:
+    """:meth:`SequenceTutorDQN.load`: build the agent in ``path`` on ``env``."""
+    return SequenceTutorDQN.load(path, env, training_state=training_state, **overrides)
+
+
+__all__ = ["PAPER_HYPERPARAMETERS", "SequenceTutorDQN", "kl_control_targets", "load_agent"]

@@ -17,8 +17,8 @@ import muspy
 import numpy as np
 import torch
 
-from agents.evaluation import muspy_metrics
 from pretrain.vocabulary import DEFAULT_VOCABULARY, NO_EVENT, NOTE_OFF
+from sequence_tutor.evaluation.table1 import muspy_metrics
 
 
 def to_music(tokens) -> muspy.Music:

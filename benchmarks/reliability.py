@@ -287,7 +287,7 @@ def hostile_rows(root: Path, quick: bool) -> None:
         marker = folder / hostile.MARKER_NAME
         ckpt = hostile.ckpt_pickle_as_safetensors(folder, marker)
         argv = [a.format(ckpt=ckpt, out=folder) for a in argv_tail]
-        done = subprocess.run([sys.executable, "-m", "agents.cli", *argv], capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "sequence_tutor.cli", *argv], capture_output=True,
                               text=True, timeout=600, cwd=REPO)  # fmt: skip
         problems = []
         if marker.exists():
@@ -296,7 +296,7 @@ def hostile_rows(root: Path, quick: bool) -> None:
             problems.append(f"exit {done.returncode}, stderr {done.stderr[-120:]!r}")
         outcomes.append((label, problems))
     row("a pickle inside m.safetensors, through the real console script (a new process)",
-        "`python -m agents.cli sample / train / evaluate`", len(outcomes),
+        "`python -m sequence_tutor.cli sample / train / evaluate`", len(outcomes),
         summarise(outcomes).replace("no code ran, no write outside, one-line error naming the "
                                     "file", "exit 2, one stderr line, no traceback"))  # fmt: skip
 
@@ -405,7 +405,7 @@ def _policy_distance(a: Path, b: Path) -> float:
     import numpy as np  # noqa: PLC0415
     import torch  # noqa: PLC0415
 
-    from agents.agent_checkpoint import load_agent_policy  # noqa: PLC0415
+    from agents.agent_file import load_agent_policy  # noqa: PLC0415
 
     pa, meta = load_agent_policy(a)
     pb, _ = load_agent_policy(b)
@@ -592,7 +592,7 @@ def determinism_rows(root: Path) -> None:
     done = []
     for hash_seed in ("1", "2"):
         out = root / f"det-cli-{hash_seed}"
-        argv = [sys.executable, "-m", "agents.cli", "pretrain", "--data", str(data),
+        argv = [sys.executable, "-m", "sequence_tutor.cli", "pretrain", "--data", str(data),
                 "--cache-dir", str(root / f"det-cc{hash_seed}"), "--out", str(out), "--hidden", "16",
                 "--epochs", "3", "--steps-per-epoch", "4", "--batch-size", "8", "--window", "32",
                 "--no-progress", "--no-tensorboard"]  # fmt: skip
@@ -606,7 +606,7 @@ def determinism_rows(root: Path) -> None:
     files = []
     for i in range(2):
         out = root / f"det-samples-{i}.jsonl"
-        subprocess.run([sys.executable, "-m", "agents.cli", "sample", "--agent", "note-rnn",
+        subprocess.run([sys.executable, "-m", "sequence_tutor.cli", "sample", "--agent", "note-rnn",
                         "--n", "200", "--seed", "3", "--out", str(out), "--no-progress"],
                        cwd=REPO, capture_output=True, timeout=600, check=True)  # fmt: skip
         files.append(out.read_bytes())

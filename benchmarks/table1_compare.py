@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.evaluation import PAPER_TABLE1, TABLE1_ROWS  # noqa: E402
+from sequence_tutor.evaluation.table1 import PAPER_TABLE1, TABLE1_ROWS  # noqa: E402
 
 LAGS = ("autocorrelation_lag1", "autocorrelation_lag2", "autocorrelation_lag3")
 LOWER_IS_BETTER = {"excessively_repeated", "not_in_key"}

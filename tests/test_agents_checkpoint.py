@@ -10,15 +10,10 @@ import pytest
 import torch
 from stable_baselines3.common.env_util import make_vec_env
 
-from agents.agent_checkpoint import (
-    CheckpointCallback,
-    latest_checkpoint,
-    load_agent,
-    load_agent_policy,
-    save_agent,
-    write_checkpoint,
-)
-from agents.kl_control import SequenceTutorDQN
+from agents.agent_file import load_agent_policy, save_agent
+from agents.callbacks import CheckpointCallback
+from agents.kl_control import SequenceTutorDQN, load_agent
+from agents.training_state import latest_checkpoint, write_checkpoint
 from pretrain.errors import SequenceTutorError
 from pretrain.models import NoteRNNConfig, build_note_rnn
 from tests.agents_toy_env import ToyMelodyEnv

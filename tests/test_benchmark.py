@@ -14,16 +14,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.benchmarking.plots import seed_band
-from agents.benchmarking.results_table import aggregate, collect_runs, markdown_table
-from agents.benchmarking.runner import EpisodeRecorder, evaluate_agent, execute_run, make_env
-from agents.benchmarking.spec import RunSpec, expand_runs
-from agents.cli import main
 from pretrain.errors import SequenceTutorError
+from sequence_tutor.benchmark.plots import seed_band
+from sequence_tutor.benchmark.results_table import aggregate, collect_runs, markdown_table
+from sequence_tutor.benchmark.runner import EpisodeRecorder, evaluate_agent, execute_run, make_env
+from sequence_tutor.benchmark.spec import RunSpec, expand_runs
+from sequence_tutor.cli import main
 
-# Table 1 statistics come from the agents' evaluation module (agents/evaluation.py).
+# Table 1 statistics come from the agents' evaluation module (sequence_tutor/evaluation/table1.py).
 needs_evaluation = pytest.mark.skipif(
-    importlib.util.find_spec("agents.evaluation") is None, reason="agents.evaluation not installed"
+    importlib.util.find_spec("sequence_tutor.evaluation.table1") is None,
+    reason="sequence_tutor.evaluation.table1 not installed",
 )
 
 T = 8
@@ -142,7 +143,7 @@ def test_plugin_agent_is_evaluated_through_its_predict(benchmark_out):
 
 def test_env_return_agrees_with_the_evaluation_module(benchmark_out):
     # Two independent computations of the same number: the env's summed rewards during
-    # sampling, and agents.evaluation's reward (c = 0.5, w = 1, the env's defaults).
+    # sampling, and sequence_tutor.evaluation.table1's reward (c = 0.5, w = 1, the env's defaults).
     for metrics in _metrics(benchmark_out).values():
         assert metrics["paper_return"] == pytest.approx(metrics["mean_return"], rel=1e-6, abs=1e-6)
         assert metrics["log_p_note_rnn"] < 0
@@ -465,7 +466,7 @@ def test_user_module_in_the_current_folder_plugs_in(tmp_path, monkeypatch, capsy
 
 
 def test_a_trial_from_a_node_without_our_disk_is_written_by_the_driver(tmp_path):
-    from agents.benchmarking.ray_backend import keep_reported_run
+    from sequence_tutor.benchmark.ray_backend import keep_reported_run
 
     spec = RunSpec("random", 0, 0)
     metrics = {"run_id": spec.run_id, "spec": spec.to_dict(), "mean_return": -1.0}
@@ -483,7 +484,7 @@ def test_a_trial_from_a_node_without_our_disk_is_written_by_the_driver(tmp_path)
 def test_note_rnn_sampler_carries_state_exactly():
     import torch
 
-    from agents.benchmarking.agent_factories import NoteRNNSampler
+    from sequence_tutor.benchmark.agent_factories import NoteRNNSampler
 
     env = make_env(RunSpec("note-rnn", 0, 0, env_kwargs={"melody_length": 12}))
     sampler = NoteRNNSampler(env, seed=0)
@@ -501,7 +502,7 @@ def test_note_rnn_sampler_carries_state_exactly():
 
 
 def test_error_line_takes_the_message_out_of_a_ray_traceback():
-    from agents.benchmarking.ray_backend import error_line
+    from sequence_tutor.benchmark.ray_backend import error_line
 
     wrapped = RuntimeError(
         'ray::ImplicitFunc.train() (pid=1, ip=127.0.0.1)\n  File "x.py", line 3, in f\n'
@@ -512,7 +513,7 @@ def test_error_line_takes_the_message_out_of_a_ray_traceback():
 
 @pytest.mark.slow  # building SequenceTutorDQN imports torch's fused-Adam machinery: ~15-30 s here
 def test_kl_control_agents_compose_with_their_boltzmann_policy(tmp_path):
-    from agents.benchmarking.agent_factories import build_agent, composing_agent
+    from sequence_tutor.benchmark.agent_factories import build_agent, composing_agent
 
     env = make_env(RunSpec("q", 0, 0, env_kwargs={"melody_length": T}))
     model = build_agent("q", env, seed=0)

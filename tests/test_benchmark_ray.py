@@ -11,11 +11,11 @@ import os
 
 import pytest
 
-from agents.benchmarking.ray_backend import ray_session
-from agents.benchmarking.results_table import collect_runs
-from agents.benchmarking.runner import execute_run
-from agents.benchmarking.spec import RunSpec
-from agents.cli import main
+from sequence_tutor.benchmark.ray_backend import ray_session
+from sequence_tutor.benchmark.results_table import collect_runs
+from sequence_tutor.benchmark.runner import execute_run
+from sequence_tutor.benchmark.spec import RunSpec
+from sequence_tutor.cli import main
 
 pytest.importorskip("ray")
 pytest.importorskip("optuna")

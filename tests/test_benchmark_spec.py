@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.benchmarking.spec import (
+from pretrain.errors import SequenceTutorError
+from sequence_tutor.benchmark.spec import (
     BUILTIN_AGENT_NAMES,
     RunSpec,
     expand_runs,
@@ -14,7 +15,6 @@ from agents.benchmarking.spec import (
     parse_env_kwargs,
     parse_seeds,
 )
-from pretrain.errors import SequenceTutorError
 
 
 def test_seeds_lists_and_ranges():

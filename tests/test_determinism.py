@@ -86,7 +86,7 @@ def test_pretrain_same_seed_identical_metrics_and_weights(tmp_path):
 def _cli(args: list[str], env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, **(env_extra or {}))
     return subprocess.run(
-        [sys.executable, "-m", "agents.cli", *args],
+        [sys.executable, "-m", "sequence_tutor.cli", *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -117,7 +117,7 @@ def test_pretrain_cli_is_deterministic_across_processes(tmp_path):
 def test_samples_same_seed_identical_bytes(tmp_path, capsys):
     """``sample --agent note-rnn`` with one seed writes the same JSON Lines bytes twice, and
     another seed gives other compositions."""
-    from agents.cli import main  # noqa: PLC0415
+    from sequence_tutor.cli import main  # noqa: PLC0415
 
     outputs = []
     for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):

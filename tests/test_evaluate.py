@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from agents.cli import main
-from agents.evaluation import (
+from agents.sampling import Samples, write_jsonl
+from pretrain.models import NoteRNNConfig, build_note_rnn
+from pretrain.vocabulary import DEFAULT_VOCABULARY
+from sequence_tutor.cli import main
+from sequence_tutor.evaluation.table1 import (
     autocorrelation,
     evaluate_samples,
     muspy_metrics,
     note_rnn_log_likelihood,
 )
-from agents.sampling import Samples, write_jsonl
-from pretrain.models import NoteRNNConfig, build_note_rnn
-from pretrain.vocabulary import DEFAULT_VOCABULARY
 
 torch.set_num_threads(1)
 
@@ -139,7 +139,7 @@ def test_evaluate_bad_files_are_one_line_errors(tmp_path, capsys):
 
 
 def test_piano_roll_labels_whole_pitches_by_name():
-    from agents.piano_roll import pitch_name, pitch_ticks
+    from sequence_tutor.evaluation.piano_roll import pitch_name, pitch_ticks
 
     assert [pitch_name(p) for p in (48, 60, 61, 71, 83)] == ["C3", "C4", "C#4", "B4", "B5"]
     assert pitch_ticks(57, 72) == [60, 67, 72]  # the Cs and Gs in A3..C5
@@ -152,7 +152,7 @@ def test_piano_roll_axis_ticks_are_note_names(tmp_path, monkeypatch):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from agents.piano_roll import plot_piano_rolls
+    from sequence_tutor.evaluation.piano_roll import plot_piano_rolls
 
     captured = []
     original = plt.Figure.savefig

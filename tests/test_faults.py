@@ -154,7 +154,7 @@ def test_low_free_space_fails_at_start(tmp_path, monkeypatch):
 
 def test_pretrain_cli_checks_output_before_the_corpus(read_only_dir, tmp_path, capsys):
     """The command fails in its first second, before parsing any melody."""
-    from agents.cli import main  # noqa: PLC0415
+    from sequence_tutor.cli import main  # noqa: PLC0415
 
     data = tmp_path / "data"
     data.mkdir()
@@ -264,7 +264,7 @@ def test_kill9_during_train_keeps_a_complete_checkpoint_and_resumes(tmp_path):
     import torch  # noqa: PLC0415
     from safetensors.torch import load_file  # noqa: PLC0415
 
-    from agents.agent_checkpoint import load_agent_policy  # noqa: PLC0415
+    from agents.agent_file import load_agent_policy  # noqa: PLC0415
 
     _, meta = load_agent_policy(out)
     assert meta["num_timesteps"] >= 768
@@ -318,7 +318,7 @@ def test_stale_temporaries_of_a_killed_writer_are_removed_and_nothing_else(tmp_p
 
 
 def test_pretrain_resume_clears_temporaries_left_by_a_kill(tmp_path, capsys):
-    from agents.cli import main
+    from sequence_tutor.cli import main
 
     folder = tmp_path / "melodies"
     folder.mkdir()

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.evaluation import muspy_metrics
 from pretrain.vocabulary import DEFAULT_VOCABULARY, NO_EVENT, NOTE_OFF
+from sequence_tutor.evaluation.table1 import muspy_metrics
 
 STEPS_PER_BEAT = 4  # sixteenth-note steps; muspy's resolution is time steps per quarter note
 

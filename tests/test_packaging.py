@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("pretrain", "rewards", "envs", "agents")
+PACKAGES = ("pretrain", "rewards", "envs", "agents", "sequence_tutor")
 FLOORS_FILE = ROOT / "constraints-floors.txt"
 
 # Import name -> distribution name, where they differ and the distribution may not be installed.

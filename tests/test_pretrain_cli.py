@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from agents.cli import main
 from pretrain.checkpoint import load_note_rnn
+from sequence_tutor.cli import main
 
 PHRASES = ["GABc d2B2|c2A2 B2G2", "ABcd e2d2|B2A2 G4", "c2e2 g2e2|f2d2 c4", "E2G2 A2G2|E2D2 C4"]
 

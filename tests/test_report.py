@@ -11,15 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.cli import main
-from agents.report.audio import find_synthesizer
-from agents.report.build import INSTALL_AUDIO_HINT, build_report
-from agents.report.curves import find_curves
-from agents.report.inputs import load_inputs, read_sample_file
-from agents.report.pairing import order_for_comparison, pair_compositions
-from agents.report.pianoroll import piano_roll_png
 from pretrain.errors import SequenceTutorError
 from pretrain.vocabulary import DEFAULT_VOCABULARY
+from sequence_tutor.cli import main
+from sequence_tutor.report.audio import find_synthesizer
+from sequence_tutor.report.build import INSTALL_AUDIO_HINT, build_report
+from sequence_tutor.report.curves import find_curves
+from sequence_tutor.report.inputs import load_inputs, read_sample_file
+from sequence_tutor.report.pairing import order_for_comparison, pair_compositions
+from sequence_tutor.report.pianoroll import piano_roll_png
 
 C_MAJOR = [14, 16, 18, 19, 21, 23, 25, 26]
 
@@ -255,7 +255,7 @@ def test_failure_midway_leaves_previous_report_untouched(tmp_path, monkeypatch, 
     build_report([samples], out, n_compositions=1, engraver=None)
     before = (out / "index.html").read_bytes()
 
-    import agents.report.build as build_module
+    import sequence_tutor.report.build as build_module
 
     calls = []
 
@@ -305,9 +305,9 @@ def _row(table: str, label: str) -> list[str]:
 
 
 def test_statistics_table_is_agents_evaluation_beside_the_paper(tmp_path, no_synth):
-    from agents.evaluation import evaluate_samples
     from agents.sampling import read_jsonl
     from pretrain.checkpoint import default_checkpoint, load_note_rnn
+    from sequence_tutor.evaluation.table1 import evaluate_samples
 
     tonic = tmp_path / "tonic.jsonl"
     with open(tonic, "w") as handle:
@@ -334,7 +334,7 @@ def test_statistics_table_is_agents_evaluation_beside_the_paper(tmp_path, no_syn
         "0.0 %",
     ]
     assert _row(table, "notes excessively repeated")[2] == "63.3 %"
-    # the same numbers as agents.evaluation computes for the file
+    # the same numbers as sequence_tutor.evaluation.table1 computes for the file
     expected = evaluate_samples(read_jsonl(tonic)[0], note_rnn).values
     assert _row(table, "notes not in key")[1] == f"{100 * expected['not_in_key']:.1f} %"
     measures = html[html.index('id="measures"') :]
@@ -348,7 +348,7 @@ def test_statistics_table_is_agents_evaluation_beside_the_paper(tmp_path, no_syn
 
 def test_engraved_scores_come_from_verovio(tmp_path, no_synth):
     pytest.importorskip("verovio", reason='verovio not installed (pip install ".[report]")')
-    from agents.report.engraving import find_engraver
+    from sequence_tutor.report.engraving import find_engraver
 
     samples = write_samples(tmp_path / "s.jsonl", "psi", 2)
     result = build_report([samples], tmp_path / "out", n_compositions=2, engraver=find_engraver())
@@ -422,7 +422,7 @@ def test_curves_from_sb3_progress_csv(tmp_path):
 
 
 def test_composition_details():
-    from agents.report.statistics import composition_details
+    from sequence_tutor.report.statistics import composition_details
 
     details = dict(composition_details(np.array([14, 1, 15, 0, 26, 1]), "C major"))
     assert details == {"notes": "3", "range": "C4–C5", "not in key": "1 of 3"}
@@ -444,8 +444,8 @@ def test_train_run_folder_layout(tmp_path):
 def test_without_verovio_the_page_says_so(tmp_path, monkeypatch, no_synth):
     import sys
 
-    from agents.report.build import INSTALL_ENGRAVER_HINT
-    from agents.report.engraving import find_engraver
+    from sequence_tutor.report.build import INSTALL_ENGRAVER_HINT
+    from sequence_tutor.report.engraving import find_engraver
 
     monkeypatch.setitem(sys.modules, "verovio", None)  # import verovio -> ImportError
     assert find_engraver() is None
@@ -457,7 +457,7 @@ def test_without_verovio_the_page_says_so(tmp_path, monkeypatch, no_synth):
 
 
 def test_failing_synthesizer_is_one_error_and_no_page(tmp_path, capsys):
-    from agents.report.audio import Synthesizer
+    from sequence_tutor.report.audio import Synthesizer
 
     broken = tmp_path / "fluidsynth"
     broken.write_text("#!/bin/sh\necho 'fluidsynth: error: cannot load soundfont' >&2\nexit 1\n")

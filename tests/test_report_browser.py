@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from agents.report.audio import find_synthesizer
-from agents.report.browser import check_page, find_chromium
-from agents.report.build import INSTALL_AUDIO_HINT, build_report
-from agents.report.engraving import find_engraver
+from sequence_tutor.report.audio import find_synthesizer
+from sequence_tutor.report.build import INSTALL_AUDIO_HINT, build_report
+from sequence_tutor.report.engraving import find_engraver
+from tests.support.browser import check_page, find_chromium
 from tests.test_report import quick_synthesizer, write_samples
 
 pytestmark = pytest.mark.skipif(

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from agents.cli import main
 from agents.sampling import note_rnn_sampler, read_jsonl, sample
 from pretrain.models import NoteRNNConfig, build_note_rnn
 from rewards.keys import key_tables
+from sequence_tutor.cli import main
 
 torch.set_num_threads(1)
 
@@ -164,8 +164,8 @@ def test_bad_sample_inputs_are_one_line_errors(tmp_path, capsys):
 
 
 def test_shipped_psi_agent_loads_and_has_learned_the_rules(tmp_path):
-    from agents.agent_checkpoint import load_agent_policy, shipped_agent
-    from agents.evaluation import evaluate_samples
+    from agents.agent_file import load_agent_policy, shipped_agent
+    from sequence_tutor.evaluation.table1 import evaluate_samples
 
     policy, meta = load_agent_policy(shipped_agent("psi"))
     assert meta["algo"] == "psi" and meta["melody_length"] == 32

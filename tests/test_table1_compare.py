@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.evaluation import PAPER_TABLE1
+from sequence_tutor.evaluation.table1 import PAPER_TABLE1
 
 _PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "table1_compare.py"
 _SPEC = importlib.util.spec_from_file_location("table1_compare", _PATH)

@@ -12,8 +12,9 @@ import time
 import pytest
 import torch
 
-from agents.agent_checkpoint import latest_checkpoint, load_agent_policy
-from agents.cli import main
+from agents.agent_file import load_agent_policy
+from agents.training_state import latest_checkpoint
+from sequence_tutor.cli import main
 
 torch.set_num_threads(1)
 
@@ -117,7 +118,7 @@ def test_resume_after_sigkill_continues_from_the_last_checkpoint(tmp_path):
     argv = [
         sys.executable,
         "-m",
-        "agents.cli",
+        "sequence_tutor.cli",
         "train",
         "--out",
         str(out),

@@ -14,7 +14,7 @@ import shutil
 import torch
 from safetensors.torch import load_file
 
-from agents.cli import main
+from sequence_tutor.cli import main
 
 torch.set_num_threads(1)
 

@@ -1,6 +1,6 @@
 """Run one ``sequence-tutor`` command on a hostile input and judge what happened.
 
-The command runs through :func:`agents.cli.main` in a forked child (the console script's own
+The command runs through :func:`sequence_tutor.cli.main` in a forked child (the console script's own
 code path, without paying the imports again) with:
 
 * an address-space ceiling (``RLIMIT_AS`` = the parent's size + ``headroom_mb``) and a deadline;
@@ -74,7 +74,7 @@ def _child_main(argv: list[str], sandbox: Path) -> list:
     import tempfile  # noqa: PLC0415
 
     tempfile.tempdir = None  # re-read TMPDIR
-    from agents.cli import main  # noqa: PLC0415
+    from sequence_tutor.cli import main  # noqa: PLC0415
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
@@ -96,7 +96,7 @@ def warm_imports() -> None:
     import importlib  # noqa: PLC0415
 
     for name in ("torch", "music21", "pretrain.corpus", "pretrain.training", "pretrain.tokenizer",
-                 "pretrain.abc_reader", "agents.cli", "stable_baselines3", "envs"):  # fmt: skip
+                 "pretrain.abc_reader", "sequence_tutor.cli", "stable_baselines3", "envs"):  # fmt: skip
         try:
             importlib.import_module(name)
         except ImportError:
@@ -104,7 +104,7 @@ def warm_imports() -> None:
     import torch  # noqa: PLC0415
 
     torch.set_num_threads(1)
-    from agents.cli import build_parser  # noqa: PLC0415
+    from sequence_tutor.cli import build_parser  # noqa: PLC0415
 
     build_parser()  # imports every command module
     _WARM.append(True)

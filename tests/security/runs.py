@@ -202,7 +202,7 @@ def run_train(out: Path, *extra: str) -> None:
     import contextlib  # noqa: PLC0415
     import io  # noqa: PLC0415
 
-    from agents.cli import main  # noqa: PLC0415
+    from sequence_tutor.cli import main  # noqa: PLC0415
 
     resume = ["--resume"] if (Path(out) / "run.json").exists() else []
     with contextlib.redirect_stdout(io.StringIO()):
@@ -218,7 +218,8 @@ def inspect_train_out(out: Path) -> dict:
 
     from safetensors.torch import load_file  # noqa: PLC0415
 
-    from agents.agent_checkpoint import latest_checkpoint, load_agent_policy  # noqa: PLC0415
+    from agents.agent_file import load_agent_policy  # noqa: PLC0415
+    from agents.training_state import latest_checkpoint  # noqa: PLC0415
 
     folder = Path(out) / "checkpoints"
     steps = [int(p.name.split("_")[1]) for p in folder.glob("step_*")] if folder.exists() else []

@@ -1,6 +1,6 @@
 """Every loading path of the command line with hostile inputs (issue 8).
 
-Each case runs ``sequence-tutor ...`` through ``agents.cli.main`` in a bounded forked child (see
+Each case runs ``sequence-tutor ...`` through ``sequence_tutor.cli.main`` in a bounded forked child (see
 :mod:`tests.security.cli_cases`): no code runs, nothing is written outside the output folder and
 the corpus cache, memory stays under the ceiling, and the command ends with exit code 2 and one
 line naming the input. A few representative cases run in the fast suite; the full sweep is slow
@@ -123,14 +123,14 @@ def test_train_note_rnn_with_a_hostile_checkpoint(tmp_path, case):
 
 
 def test_real_console_script_exit_code_and_stderr(tmp_path):
-    """One case through a real ``python -m agents.cli`` process: exit 2, one stderr line."""
+    """One case through a real ``python -m sequence_tutor.cli`` process: exit 2, one stderr line."""
     import subprocess  # noqa: PLC0415
     import sys  # noqa: PLC0415
 
     marker = tmp_path / hostile.MARKER_NAME
     path = hostile.ckpt_pickle_as_safetensors(tmp_path, marker)
     done = subprocess.run(
-        [sys.executable, "-m", "agents.cli", "sample", "--agent", "note-rnn", "--note-rnn",
+        [sys.executable, "-m", "sequence_tutor.cli", "sample", "--agent", "note-rnn", "--note-rnn",
          str(path), "--n", "1", "--out", str(tmp_path / "s.jsonl"), "--no-progress"],
         capture_output=True, text=True, timeout=300,
         cwd=Path(__file__).resolve().parents[2],

@@ -96,7 +96,7 @@ def test_hostile_resume_state_is_refused(tmp_path, base_run, name):
 
 def test_resume_cli_error_is_one_line(tmp_path, base_run, capsys):
     """Through the command line: exit code 2, one stderr line naming the file, no traceback."""
-    from agents.cli import main  # noqa: PLC0415
+    from sequence_tutor.cli import main  # noqa: PLC0415
 
     out = tmp_path / "run"
     shutil.copytree(base_run, out)

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from agents.benchmarking.runner import METRICS_FILE, load_metrics
-from agents.benchmarking.spec import BUILTIN_AGENT_NAMES, RunSpec
 from pretrain.atomic_write import atomic_write_text
+from sequence_tutor.benchmark.runner import METRICS_FILE, load_metrics
+from sequence_tutor.benchmark.spec import BUILTIN_AGENT_NAMES, RunSpec
 
 __all__ = ["aggregate", "collect_runs", "markdown_table", "setting_label", "write_results"]
 
@@ -184,9 +184,9 @@ def _number(value: Any, digits: int = 1, thousands: bool = False) -> str:
 
 
 def _statistic_rows(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
-    """Table 1, log p and the other statistics, formatted by :mod:`agents.evaluation`."""
+    """Table 1, log p and the other statistics, formatted by :mod:`sequence_tutor.evaluation.table1`."""
     try:
-        from agents.evaluation import Evaluation, table_rows
+        from sequence_tutor.evaluation.table1 import Evaluation, table_rows
     except ModuleNotFoundError:
         return [
             ["mean log p(composition) under the Note RNN"]

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from agents.benchmarking.spec import BUILTIN_AGENT_NAMES
 from pretrain.errors import SequenceTutorError
+from sequence_tutor.benchmark.spec import BUILTIN_AGENT_NAMES
 
 __all__ = [
     "BASELINE_OVERRIDES",

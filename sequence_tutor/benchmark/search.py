@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.benchmarking.local_backend import RunFailure
-from agents.benchmarking.runner import execute_run
-from agents.benchmarking.spec import RunSpec
 from pretrain.errors import SequenceTutorError
+from sequence_tutor.benchmark.local_backend import RunFailure
+from sequence_tutor.benchmark.runner import execute_run
+from sequence_tutor.benchmark.spec import RunSpec
 
 __all__ = [
     "OBJECTIVES",
@@ -213,7 +213,7 @@ def _search_ray(
     resume: bool,
     on_finished: Callable[[dict[str, Any]], None] | None,
 ) -> tuple[list[dict[str, Any]], list[RunFailure]]:
-    from agents.benchmarking import ray_backend
+    from sequence_tutor.benchmark import ray_backend
 
     _, tune = ray_backend.import_ray()
     from ray.tune.search import ConcurrencyLimiter
@@ -265,7 +265,7 @@ def _make_search_trial(
     base: dict[str, Any], out: str, metric: str
 ) -> Callable[[dict[str, Any]], None]:
     def trial(config: dict[str, Any]) -> None:
-        from agents.benchmarking import ray_backend
+        from sequence_tutor.benchmark import ray_backend
 
         spec = spec_for(RunSpec.from_dict(base), config)
         ray_backend._trial({"spec": spec.to_dict(), "out": out, "objective": metric})

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.benchmarking.runner import METRICS_FILE, execute_run, load_metrics, run_dir
-from agents.benchmarking.spec import RunSpec
 from pretrain.errors import SequenceTutorError
+from sequence_tutor.benchmark.runner import METRICS_FILE, execute_run, load_metrics, run_dir
+from sequence_tutor.benchmark.spec import RunSpec
 
 __all__ = ["RunFailure", "describe_run", "pending_runs", "run_local"]
 

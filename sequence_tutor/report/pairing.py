@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agents.report.inputs import Composition, SampleSet
+from sequence_tutor.report.inputs import Composition, SampleSet
 
 __all__ = ["CompositionRow", "order_for_comparison", "pair_compositions"]
 

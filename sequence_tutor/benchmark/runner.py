@@ -28,10 +28,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.benchmarking.agent_factories import build_agent, composing_agent
-from agents.benchmarking.spec import RunSpec
 from pretrain.atomic_write import atomic_write_text
 from pretrain.errors import SequenceTutorError
+from sequence_tutor.benchmark.agent_factories import build_agent, composing_agent
+from sequence_tutor.benchmark.spec import RunSpec
 
 __all__ = [
     "METRICS_FILE",
@@ -214,7 +214,7 @@ def composition_statistics(
     agent: str,
     note_rnn: str | None = None,
 ) -> tuple[dict[str, float | None], dict[str, float]]:
-    """``(statistics, reward_terms)`` of the compositions, from :mod:`agents.evaluation`.
+    """``(statistics, reward_terms)`` of the compositions, from :mod:`sequence_tutor.evaluation.table1`.
 
     The statistics are the paper's Table 1 rows, log p under the Note RNN (``note_rnn``, default
     the shipped one), the mean total reward under c = 0.5, w = 1, and the MusPy metrics, computed
@@ -222,10 +222,10 @@ def composition_statistics(
     that module is not installed.
     """
     try:
-        from agents.evaluation import evaluate_samples
         from agents.sampling import Samples
+        from sequence_tutor.evaluation.table1 import evaluate_samples
     except ModuleNotFoundError as exc:
-        if exc.name not in ("agents.evaluation", "agents.sampling"):
+        if exc.name not in ("sequence_tutor.evaluation.table1", "agents.sampling"):
             raise
         return {}, {}
     from pretrain.checkpoint import default_checkpoint, load_note_rnn
@@ -358,7 +358,7 @@ def execute_run(spec: RunSpec | dict[str, Any], out_dir: str | Path) -> dict[str
         "eval_wall_s": eval_wall,
         "mean_return": float(returns.mean()),
         "std_return": float(returns.std()),
-        # Both from agents.evaluation when installed; else from the env's per-step info.
+        # Both from sequence_tutor.evaluation.table1 when installed; else from the env's per-step info.
         "paper_return": statistics.get("reward", _mean_or_none(evaluation["paper_returns"])),
         "log_p_note_rnn": statistics.get("log_p", _mean_or_none(evaluation["log_probs"])),
         "reward_terms": reward_terms
@@ -377,7 +377,7 @@ def execute_run(spec: RunSpec | dict[str, Any], out_dir: str | Path) -> dict[str
 
 def _table1_keys() -> list[str]:
     try:
-        from agents.evaluation import TABLE1_ROWS
+        from sequence_tutor.evaluation.table1 import TABLE1_ROWS
     except ModuleNotFoundError:
         return []
     return [key for key, _, _ in TABLE1_ROWS]

@@ -1,6 +1,6 @@
 """The same runs as Ray Tune trials: local Ray by default, an existing cluster with ``--address``.
 
-Each trial executes one :class:`~agents.benchmarking.spec.RunSpec` with one CPU, so Tune runs as
+Each trial executes one :class:`~sequence_tutor.benchmark.spec.RunSpec` with one CPU, so Tune runs as
 many at once as the cluster has CPUs (or ``--workers`` on a local Ray). A trial writes the run's
 folder into the benchmark's output folder like the local backend does and also reports its whole
 metrics dictionary to Tune; the driver writes any ``metrics.json`` that did not reach its disk
@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from agents.benchmarking.local_backend import RunFailure
-from agents.benchmarking.runner import METRICS_FILE, SAMPLES_FILE, execute_run, run_dir
-from agents.benchmarking.spec import RunSpec
 from pretrain.atomic_write import atomic_write_text
 from pretrain.errors import SequenceTutorError
+from sequence_tutor.benchmark.local_backend import RunFailure
+from sequence_tutor.benchmark.runner import METRICS_FILE, SAMPLES_FILE, execute_run, run_dir
+from sequence_tutor.benchmark.spec import RunSpec
 
 __all__ = [
     "check_address",

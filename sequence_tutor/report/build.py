@@ -14,22 +14,22 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from agents.report import statistics as report_statistics
-from agents.report.audio import Synthesizer
-from agents.report.curves import find_curves, plot_curves
-from agents.report.engraving import Engraver, write_score_musicxml
-from agents.report.inputs import Composition, SampleSet, load_inputs
-from agents.report.page import (
+from pretrain.errors import SequenceTutorError
+from pretrain.vocabulary import DEFAULT_VOCABULARY, Vocabulary
+from sequence_tutor.report import statistics as report_statistics
+from sequence_tutor.report.audio import Synthesizer
+from sequence_tutor.report.curves import find_curves, plot_curves
+from sequence_tutor.report.engraving import Engraver, write_score_musicxml
+from sequence_tutor.report.inputs import Composition, SampleSet, load_inputs
+from sequence_tutor.report.page import (
     AGENT_COLOURS,
     CompositionView,
     CurvesView,
     ReportContent,
     render_page,
 )
-from agents.report.pairing import order_for_comparison, pair_compositions
-from agents.report.pianoroll import piano_roll_png
-from pretrain.errors import SequenceTutorError
-from pretrain.vocabulary import DEFAULT_VOCABULARY, Vocabulary
+from sequence_tutor.report.pairing import order_for_comparison, pair_compositions
+from sequence_tutor.report.pianoroll import piano_roll_png
 
 __all__ = ["ReportResult", "build_report", "check_output_folder"]
 

@@ -1,4 +1,4 @@
-"""Table 1 of the paper for the report: :mod:`agents.evaluation`'s statistics per agent, next to
+"""Table 1 of the paper for the report: :mod:`sequence_tutor.evaluation.table1`'s statistics per agent, next to
 the paper's columns (the same numbers ``sequence-tutor evaluate`` prints)."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from collections import Counter
 
 import numpy as np
 
-from agents.report.inputs import SampleSet
-from agents.report.page import StatisticsTable
 from pretrain.vocabulary import DEFAULT_VOCABULARY, Vocabulary
+from sequence_tutor.report.inputs import SampleSet
+from sequence_tutor.report.page import StatisticsTable
 
 __all__ = ["PAPER_COLUMNS", "composition_details", "statistics_table"]
 
@@ -41,7 +41,7 @@ def statistics_table(
     sets: list[SampleSet], note_rnn=None, vocabulary: Vocabulary = DEFAULT_VOCABULARY
 ) -> StatisticsTable:
     """Table 1 (and log p under ``note_rnn`` when given, MusPy metrics, mean reward terms)."""
-    from agents.evaluation import TABLE1_ROWS, evaluate_samples, table_rows
+    from sequence_tutor.evaluation.table1 import TABLE1_ROWS, evaluate_samples, table_rows
 
     evaluations, notes = [], []
     for sample_set in sets:

@@ -4,7 +4,7 @@ Talks the Chrome DevTools Protocol over ``--remote-debugging-pipe`` (file descri
 NUL-separated JSON), so no WebDriver, websocket library or downloaded browser is needed: Debian's
 ``chromium`` package is enough. Used by the tests and to make the README screenshot::
 
-    python -m agents.report.browser report/index.html --screenshot docs/report_screenshot.png
+    python -m tests.support.browser report/index.html --screenshot docs/report_screenshot.png
 """
 
 from __future__ import annotations

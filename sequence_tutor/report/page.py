@@ -1,7 +1,7 @@
 """The report's HTML: one static page, every asset inlined (data URIs and inline SVG), no script.
 
 Built from plain data (:class:`ReportContent`) so that it can be tested without music tooling;
-:mod:`agents.report.build` fills that data in. All text from inputs is escaped.
+:mod:`sequence_tutor.report.build` fills that data in. All text from inputs is escaped.
 """
 
 from __future__ import annotations

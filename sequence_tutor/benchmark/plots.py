@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from agents.benchmarking.results_table import setting_label
-from agents.benchmarking.runner import SAMPLES_FILE
-from agents.benchmarking.spec import RunSpec
 from pretrain.atomic_write import atomic_write_bytes
+from sequence_tutor.benchmark.results_table import setting_label
+from sequence_tutor.benchmark.runner import SAMPLES_FILE
+from sequence_tutor.benchmark.spec import RunSpec
 
 __all__ = ["plot_learning_curves", "plot_piano_rolls", "plot_table1_bars", "write_plots"]
 
@@ -130,7 +130,7 @@ def plot_table1_bars(runs: Sequence[dict[str, Any]], path: Path) -> Path | None:
     titles = {"log_p_note_rnn": "log p under the Note RNN", "mean_return": "mean return"}
     kinds: dict[str, str] = {}
     try:
-        from agents.evaluation import TABLE1_ROWS
+        from sequence_tutor.evaluation.table1 import TABLE1_ROWS
     except ModuleNotFoundError:
         TABLE1_ROWS = []  # noqa: N806
     for key, label, kind in TABLE1_ROWS:

@@ -1,0 +1,1 @@
+"""Test-only helpers that are not tests themselves (the headless Chromium driver)."""
