@@ -56,21 +56,54 @@ def pick(items: list, quick: bool, keep: int = 4) -> list:
 
 
 def hostile_rows(root: Path, quick: bool) -> None:
-    from tests.security import hostile  # noqa: PLC0415
-    from tests.security.bounded import run_bounded  # noqa: PLC0415
-    from tests.security.cli_cases import run_cli_case, warm_imports  # noqa: PLC0415
+    """Every loading path fed the crafted hostile files of ``tests/security/hostile.py``."""
+    from tests.security.cli_cases import warm_imports  # noqa: PLC0415
 
     warm_imports()
+    _library_checkpoint_row(root, quick)
+    _note_rnn_cli_rows(root, quick)
+    _melody_rows(root, quick)
+    run_folder = _trained_run(root)
+    _agent_and_run_rows(root, quick, run_folder)
+    _resume_state_row(root, quick)
+    _sample_file_rows(root, quick, run_folder)
+    _console_script_row(root)
 
-    def sandbox_for(label: str) -> Path:
-        folder = Path(tempfile.mkdtemp(prefix="case-", dir=root)) / "sandbox"
-        folder.mkdir(parents=True)
-        return folder
+
+def _sandbox(root: Path, label: str) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="case-", dir=root)) / "sandbox"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _cli_rows(root, label, path_label, cases, argv_for, allowed, names_for, tolerated=()) -> None:
+    """One table row: every case through the CLI in a sandbox, summarised."""
+    from tests.security.cli_cases import run_cli_case  # noqa: PLC0415
+
+    outcomes = []
+    accepted = 0
+    for name, build in cases:
+        sandbox = _sandbox(root, name)
+        argv, names = argv_for(sandbox, build)
+        outcome = run_cli_case(argv, sandbox, allowed=allowed)
+        problems = outcome.problems(names, name in tolerated)
+        accepted += not problems and outcome.code == 0
+        outcomes.append((name, problems))
+    result = summarise(outcomes)
+    if accepted:
+        result += (f"; {accepted} harmless input(s) (a ../ name field, a corrupt optional "
+                   "file) accepted: ran and wrote only into the output folder")  # fmt: skip
+    row(label, path_label, len(outcomes), result)
+
+
+def _library_checkpoint_row(root: Path, quick: bool) -> None:
+    from tests.security import hostile  # noqa: PLC0415
+    from tests.security.bounded import run_bounded  # noqa: PLC0415
 
     # Note RNN checkpoints, library loader
     outcomes = []
     for case in pick(hostile.CHECKPOINTS, quick):
-        sandbox = sandbox_for(case.name)
+        sandbox = _sandbox(root, case.name)
         (sandbox / "in").mkdir()
         marker = sandbox / hostile.MARKER_NAME
         path = case.build(sandbox / "in", marker)
@@ -106,21 +139,9 @@ def hostile_rows(root: Path, quick: bool) -> None:
         "100k deep, 4 GiB sparse JSON, truncated, /dev/zero, ../ names",
         "`load_note_rnn` (library)", len(outcomes), summarise(outcomes))  # fmt: skip
 
-    def cli_rows(label, path_label, cases, argv_for, allowed, names_for, tolerated=()):
-        outcomes = []
-        accepted = 0
-        for name, build in cases:
-            sandbox = sandbox_for(name)
-            argv, names = argv_for(sandbox, build)
-            outcome = run_cli_case(argv, sandbox, allowed=allowed)
-            problems = outcome.problems(names, name in tolerated)
-            accepted += not problems and outcome.code == 0
-            outcomes.append((name, problems))
-        result = summarise(outcomes)
-        if accepted:
-            result += (f"; {accepted} harmless input(s) (a ../ name field, a corrupt optional "
-                       "file) accepted: ran and wrote only into the output folder")  # fmt: skip
-        row(label, path_label, len(outcomes), result)
+
+def _note_rnn_cli_rows(root: Path, quick: bool) -> None:
+    from tests.security import hostile  # noqa: PLC0415
 
     checkpoint_cases = [(c.name, c) for c in pick(hostile.CHECKPOINTS, quick)]
 
@@ -131,7 +152,7 @@ def hostile_rows(root: Path, quick: bool) -> None:
                 "--samples", "2", "--export", "0", "--learning-starts", "16", "--no-progress"]  # fmt: skip
         return argv, [str(sandbox / "in")]
 
-    cli_rows("the same Note RNN checkpoints", "`train --note-rnn`", checkpoint_cases,
+    _cli_rows(root, "the same Note RNN checkpoints", "`train --note-rnn`", checkpoint_cases,
              train_note_rnn, ["out"], None, {"../-names-in-json"})  # fmt: skip
 
     def sample_note_rnn(sandbox, case):
@@ -141,8 +162,13 @@ def hostile_rows(root: Path, quick: bool) -> None:
                 "--out", str(sandbox / "out" / "s.jsonl"), "--no-progress"]  # fmt: skip
         return argv, [str(sandbox / "in")]
 
-    cli_rows("the same Note RNN checkpoints", "`sample --agent note-rnn --note-rnn`",
+    _cli_rows(root, "the same Note RNN checkpoints", "`sample --agent note-rnn --note-rnn`",
              checkpoint_cases, sample_note_rnn, ["out"], None, {"../-names-in-json"})  # fmt: skip
+
+
+def _melody_rows(root: Path, quick: bool) -> None:
+    from tests.security import hostile  # noqa: PLC0415
+    from tests.security.bounded import run_bounded  # noqa: PLC0415
 
     melody_cases = [(c.name, c) for c in pick(hostile.MELODIES, quick)]
 
@@ -156,7 +182,7 @@ def hostile_rows(root: Path, quick: bool) -> None:
                 "--no-progress", "--no-tensorboard"]  # fmt: skip
         return argv, [str(data), path.name]
 
-    cli_rows("melody files: truncated / random-byte MIDI, MusicXML, ABC; XML billion laughs, XXE, "
+    _cli_rows(root, "melody files: truncated / random-byte MIDI, MusicXML, ABC; XML billion laughs, XXE, "
              "200k-deep XML, .mxl zip bomb (1 GiB) and zip slip, notes of 10^9 beats, 4 GiB sparse "
              "files, FIFO, /dev/zero, 65535 declared tracks, tuplet bombs",
              "`pretrain --data` (file alone in the folder)", melody_cases, pretrain_data,
@@ -165,7 +191,7 @@ def hostile_rows(root: Path, quick: bool) -> None:
     # the same melodies among good tunes: skipped and counted, the good tune kept
     outcomes = []
     for case in pick(hostile.MELODIES, quick):
-        sandbox = sandbox_for(case.name)
+        sandbox = _sandbox(root, case.name)
         data = sandbox / "data"
         data.mkdir()
         case.build(data, sandbox / hostile.MARKER_NAME)
@@ -185,6 +211,10 @@ def hostile_rows(root: Path, quick: bool) -> None:
         len(outcomes), summarise(outcomes).replace(
             "one-line error naming the file", "hostile file skipped and counted, good tune kept"))  # fmt: skip
 
+
+def _trained_run(root: Path) -> Path:
+    from tests.security.cli_cases import run_cli_case  # noqa: PLC0415
+
     base = root / "trained"
     trained = run_cli_case(
         ["train", "--out", str(base / "sandbox" / "out"), "--steps", "64", "--samples", "2",
@@ -193,6 +223,11 @@ def hostile_rows(root: Path, quick: bool) -> None:
     )  # fmt: skip
     assert trained.code == 0, trained.stderr or trained.error
     run_folder = base / "sandbox" / "out"
+    return run_folder
+
+
+def _agent_and_run_rows(root: Path, quick: bool, run_folder: Path) -> None:
+    from tests.security import hostile  # noqa: PLC0415
 
     agent_cases = [(n, f) for n, f in pick(list(hostile.agent_cases().items()), quick)]
 
@@ -206,7 +241,7 @@ def hostile_rows(root: Path, quick: bool) -> None:
                 "--out", str(sandbox / "out" / "s.jsonl"), "--no-progress"]  # fmt: skip
         return argv, [str(agent)]
 
-    cli_rows("agent checkpoints: pickles (.pt, SB3 .zip, inside .safetensors), wrong shapes, NaN "
+    _cli_rows(root, "agent checkpoints: pickles (.pt, SB3 .zip, inside .safetensors), wrong shapes, NaN "
              "weights, 10^6-unit config, float/str sizes, temperature 0/NaN/str, melody length "
              "10^9, ../ algo and key, deep and 4 GiB JSON, /dev/zero, FIFO",
              "`sample --agent CKPT`", agent_cases, sample_agent, ["out"], None,
@@ -222,11 +257,14 @@ def hostile_rows(root: Path, quick: bool) -> None:
                 "--no-progress"]  # fmt: skip
         return argv, [str(run)]
 
-    cli_rows("train run folders: run.json with ../ algo, foreign SB3 kwargs, 10^9 envs, deep JSON; "
+    _cli_rows(root, "train run folders: run.json with ../ algo, foreign SB3 kwargs, 10^9 envs, deep JSON; "
              "latest.json naming .., /tmp, ../../x; pickled or shrunk agent/training tensors; "
              "10^6-unit config; 10^12-transition buffer; 1e400 counters",
              "`train --resume`", run_cases, train_resume, ["out"], None)  # fmt: skip
 
+
+def _resume_state_row(root: Path, quick: bool) -> None:
+    from tests.security import hostile  # noqa: PLC0415
     from tests.security.test_hostile_resume import tiny_run  # noqa: PLC0415
     from tests.test_determinism import write_data  # noqa: PLC0415
 
@@ -244,10 +282,14 @@ def hostile_rows(root: Path, quick: bool) -> None:
                 "--cache-dir", str(sandbox / "cache"), "--no-progress", "--no-tensorboard"]  # fmt: skip
         return argv, [str(out)]
 
-    cli_rows("pretrain resume states: pickles, truncated, 2^62 header, state JSON nested 100k deep, "
+    _cli_rows(root, "pretrain resume states: pickles, truncated, 2^62 header, state JSON nested 100k deep, "
              "10^6 / 8.5 / \"16\" hidden size, missing / misshapen / float64 tensors, ../ strings, "
              "FIFO, /dev/zero", "`pretrain --resume`", resume_cases, pretrain_resume,
              ["out", "cache"], None, {"resume:float64"})  # fmt: skip
+
+
+def _sample_file_rows(root: Path, quick: bool, run_folder: Path) -> None:
+    from tests.security import hostile  # noqa: PLC0415
 
     jsonl_cases = [(n, f) for n, f in pick(list(hostile.jsonl_cases().items()), quick)]
 
@@ -256,7 +298,7 @@ def hostile_rows(root: Path, quick: bool) -> None:
         path = build(sandbox / "in")
         return ["evaluate", str(path), "--out", str(sandbox / "out")], [str(path)]
 
-    cli_rows("sample files: random bytes, truncated, nested 100k deep, 4 GiB without a newline, "
+    _cli_rows(root, "sample files: random bytes, truncated, nested 100k deep, 4 GiB without a newline, "
              "seed 1e400 / NaN, tokens out of range / float / nested / 100k long, unknown key, "
              "../ agent and key, FIFO, /dev/zero", "`evaluate FILE`", jsonl_cases, evaluate,
              ["out"], None, hostile.TOLERATED_JSONL_CASES)  # fmt: skip
@@ -271,10 +313,14 @@ def hostile_rows(root: Path, quick: bool) -> None:
                 "--n-compositions", "1"]  # fmt: skip
         return argv, [str(run)]
 
-    cli_rows("train run folders for the report page: corrupt TensorBoard event files (random, "
+    _cli_rows(root, "train run folders for the report page: corrupt TensorBoard event files (random, "
              "2^62-byte record), sample lines nested 100k deep or with seed 1e400, ../ agent "
              "names, a 4 GiB sparse CSV, a FIFO named .csv", "`report RUN`", report_cases,
              report, ["out"], None, hostile.TOLERATED_REPORT_CASES)  # fmt: skip
+
+
+def _console_script_row(root: Path) -> None:
+    from tests.security import hostile  # noqa: PLC0415
 
     # one real console-script process per loading path
     outcomes = []

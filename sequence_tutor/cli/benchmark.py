@@ -111,22 +111,41 @@ def _print(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pretrain.atomic_write import atomic_write_text, ensure_writable_dir
-    from pretrain.errors import SequenceTutorError
-    from sequence_tutor.benchmark.agent_factories import load_agent_factory
-    from sequence_tutor.benchmark.local_backend import describe_run, pending_runs, run_local
-    from sequence_tutor.benchmark.results_table import collect_runs, markdown_table, write_results
-    from sequence_tutor.benchmark.spec import (
-        BUILTIN_AGENT_NAMES,
-        RunSpec,
-        expand_runs,
-        parse_agents,
-        parse_env_kwargs,
-        parse_seeds,
-    )
+    from pretrain.atomic_write import ensure_writable_dir
+    from sequence_tutor.benchmark.spec import parse_env_kwargs, parse_seeds
 
     seeds = parse_seeds(args.seeds)
     settings = parse_env_kwargs(args.env_kwargs)
+    _check_backend(args)
+    out = Path(args.out)
+    # a read-only or full disk fails now, not after the first hour of runs
+    ensure_writable_dir(out, what="--out folder")
+    progress = _Progress()
+    if args.search:
+        runs, failures = _search(args, seeds, settings, out, progress)
+    else:
+        runs, failures = _sweep(args, seeds, settings, out, progress)
+    _report(args, out, runs, failures)
+    return 0
+
+
+class _Progress:
+    """Prints ``[done/total] run`` as runs finish (``total`` is set once the plan is known)."""
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.total = 0
+
+    def __call__(self, metrics: dict[str, Any]) -> None:
+        from sequence_tutor.benchmark.local_backend import describe_run
+
+        self.done += 1
+        _print(f"[{self.done}/{self.total}] {describe_run(metrics)}")
+
+
+def _check_backend(args: argparse.Namespace) -> None:
+    from pretrain.errors import SequenceTutorError
+
     if args.workers is not None and args.workers < 1:
         raise SequenceTutorError(f"--workers: {args.workers} must be at least 1")
     if args.address and args.backend != "ray":
@@ -137,115 +156,122 @@ def run(args: argparse.Namespace) -> int:
         import_ray()
         if args.address:
             check_address(args.address)
-    out = Path(args.out)
-    # a read-only or full disk fails now, not after the first hour of runs
-    ensure_writable_dir(out, what="--out folder")
-    done = 0
 
-    def on_finished(metrics: dict[str, Any]) -> None:
-        nonlocal done
-        done += 1
-        _print(f"[{done}/{total}] {describe_run(metrics)}")
 
-    if args.search:
-        from sequence_tutor.benchmark.search import check_search, run_search
+_SEARCHED = ("reward_scale", "gamma", "learning_rate", "temperature", "exploration_final_eps")
 
-        check_search(args.algo, args.trials, args.metric)
-        if len(settings) > 1:
-            raise SequenceTutorError("--env-kwargs: --search tunes one env setting; give one")
-        base = RunSpec(
-            agent=args.algo,
-            seed=seeds[0],
-            steps=args.steps,
-            env_kwargs=settings[0],
-            env_id=args.env_id,
-            eval_episodes=args.eval_episodes,
-        )
-        total = args.trials
-        _write_plan(out, args, [base], atomic_write_text)
+
+def _search(
+    args: argparse.Namespace, seeds: list[int], settings: list[dict], out: Path, progress: _Progress
+) -> tuple[list[dict[str, Any]], list[Any]]:
+    """``--search optuna``: tune one agent's settings; writes ``best.json``."""
+    from pretrain.atomic_write import atomic_write_text
+    from pretrain.errors import SequenceTutorError
+    from sequence_tutor.benchmark.results_table import collect_runs
+    from sequence_tutor.benchmark.search import check_search, run_search
+    from sequence_tutor.benchmark.spec import RunSpec
+
+    check_search(args.algo, args.trials, args.metric)
+    if len(settings) > 1:
+        raise SequenceTutorError("--env-kwargs: --search tunes one env setting; give one")
+    base = RunSpec(
+        agent=args.algo,
+        seed=seeds[0],
+        steps=args.steps,
+        env_kwargs=settings[0],
+        env_id=args.env_id,
+        eval_episodes=args.eval_episodes,
+    )
+    progress.total = args.trials
+    _write_plan(out, args, [base], atomic_write_text)
+    _print(
+        f"benchmark: {args.trials} Optuna trials of {args.algo} ({args.backend}), {args.steps} steps each"
+    )
+    _, failures, best = run_search(
+        base,
+        out,
+        trials=args.trials,
+        metric=args.metric,
+        backend=args.backend,
+        address=args.address,
+        workers=args.workers,
+        resume=args.resume,
+        on_finished=progress,
+    )
+    if best is not None:
+        spec = best["spec"]
+        summary = {
+            k: spec["env_kwargs"].get(k, spec["hyperparams"].get(k))
+            for k in (*_SEARCHED, "ent_coef")
+            if k in spec["env_kwargs"] or k in spec["hyperparams"]
+        }
+        record = {
+            "metric": args.metric,
+            "value": best[args.metric],
+            "params": summary,
+            "run_id": best["run_id"],
+        }
+        atomic_write_text(out / "best.json", json.dumps(record, indent=1) + "\n")
         _print(
-            f"benchmark: {args.trials} Optuna trials of {args.algo} ({args.backend}), {args.steps} steps each"
+            f"best {args.metric} = {best[args.metric]:.3f} with {summary} (run {best['run_id']})"
         )
-        finished, failures, best = run_search(
-            base,
-            out,
-            trials=args.trials,
-            metric=args.metric,
-            backend=args.backend,
-            address=args.address,
-            workers=args.workers,
-            resume=args.resume,
-            on_finished=on_finished,
-        )
-        runs = [m for m in collect_runs(out) if m["agent"] == args.algo]
-        if best is not None:
-            summary = {
-                k: best["spec"]["env_kwargs"].get(k, best["spec"]["hyperparams"].get(k))
-                for k in (
-                    "reward_scale",
-                    "gamma",
-                    "learning_rate",
-                    "temperature",
-                    "exploration_final_eps",
-                    "ent_coef",
-                )
-                if k in best["spec"]["env_kwargs"] or k in best["spec"]["hyperparams"]
-            }
-            atomic_write_text(
-                out / "best.json",
-                json.dumps(
-                    {
-                        "metric": args.metric,
-                        "value": best[args.metric],
-                        "params": summary,
-                        "run_id": best["run_id"],
-                    },
-                    indent=1,
-                )
-                + "\n",
-            )
-            _print(
-                f"best {args.metric} = {best[args.metric]:.3f} with {summary} (run {best['run_id']})"
-            )
-    else:
-        agents = parse_agents(args.agents or [DEFAULT_AGENTS])
-        for agent in agents:  # fail on a bad import path before any run starts
-            if agent not in BUILTIN_AGENT_NAMES:
-                load_agent_factory(agent)
-        specs = expand_runs(
-            agents,
-            seeds,
-            settings,
-            steps=args.steps,
-            env_id=args.env_id,
-            eval_episodes=args.eval_episodes,
-        )
-        todo = pending_runs(specs, out, args.resume)
-        total = len(todo)
-        _write_plan(out, args, specs, atomic_write_text)
-        skipped = len(specs) - len(todo)
-        _print(
-            f"benchmark: {len(specs)} runs ({len(agents)} agents x {len(seeds)} seeds x "
-            f"{len(settings)} settings, {args.steps} steps each) on {args.backend}"
-            + (f"; {skipped} already finished, skipped" if skipped else "")
-        )
-        try:
-            if args.backend == "ray":
-                from sequence_tutor.benchmark.ray_backend import run_ray
+    return [m for m in collect_runs(out) if m["agent"] == args.algo], failures
 
-                finished, failures = run_ray(
-                    todo, out, address=args.address, workers=args.workers, on_finished=on_finished
-                )
-            else:
-                finished, failures = run_local(
-                    todo, out, workers=args.workers or 1, on_finished=on_finished
-                )
-        except KeyboardInterrupt:
-            # Finished runs are on disk already; leave a table of them before stopping.
-            write_results(out, collect_runs(out, specs))
-            _print(f"benchmark: interrupted; finished runs are in {out / 'results.md'} (--resume)")
-            raise
-        runs = collect_runs(out, specs)
+
+def _sweep(
+    args: argparse.Namespace, seeds: list[int], settings: list[dict], out: Path, progress: _Progress
+) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Agents x seeds x settings, locally or on Ray; finished runs are kept on an interrupt."""
+    from pretrain.atomic_write import atomic_write_text
+    from sequence_tutor.benchmark.agent_factories import load_agent_factory
+    from sequence_tutor.benchmark.local_backend import pending_runs, run_local
+    from sequence_tutor.benchmark.results_table import collect_runs, write_results
+    from sequence_tutor.benchmark.spec import BUILTIN_AGENT_NAMES, expand_runs, parse_agents
+
+    agents = parse_agents(args.agents or [DEFAULT_AGENTS])
+    for agent in agents:  # fail on a bad import path before any run starts
+        if agent not in BUILTIN_AGENT_NAMES:
+            load_agent_factory(agent)
+    specs = expand_runs(
+        agents,
+        seeds,
+        settings,
+        steps=args.steps,
+        env_id=args.env_id,
+        eval_episodes=args.eval_episodes,
+    )
+    todo = pending_runs(specs, out, args.resume)
+    progress.total = len(todo)
+    _write_plan(out, args, specs, atomic_write_text)
+    skipped = len(specs) - len(todo)
+    _print(
+        f"benchmark: {len(specs)} runs ({len(agents)} agents x {len(seeds)} seeds x "
+        f"{len(settings)} settings, {args.steps} steps each) on {args.backend}"
+        + (f"; {skipped} already finished, skipped" if skipped else "")
+    )
+    try:
+        if args.backend == "ray":
+            from sequence_tutor.benchmark.ray_backend import run_ray
+
+            _, failures = run_ray(
+                todo, out, address=args.address, workers=args.workers, on_finished=progress
+            )
+        else:
+            _, failures = run_local(todo, out, workers=args.workers or 1, on_finished=progress)
+    except KeyboardInterrupt:
+        # Finished runs are on disk already; leave a table of them before stopping.
+        write_results(out, collect_runs(out, specs))
+        _print(f"benchmark: interrupted; finished runs are in {out / 'results.md'} (--resume)")
+        raise
+    return collect_runs(out, specs), failures
+
+
+def _report(
+    args: argparse.Namespace, out: Path, runs: list[dict[str, Any]], failures: list[Any]
+) -> None:
+    """Tables and plots of the finished runs; the first failure as a one-line error."""
+    from pretrain.errors import SequenceTutorError
+    from sequence_tutor.benchmark.results_table import markdown_table, write_results
 
     paths = write_results(out, runs)
     plots = []
@@ -270,7 +296,6 @@ def run(args: argparse.Namespace) -> int:
             f"{first.message}; the {len(runs)} finished runs are in {paths['results_md']} "
             "(fix the input and rerun with --resume)"
         )
-    return 0
 
 
 def _rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -88,63 +88,70 @@ def read_sample_file(
 ) -> list[Composition]:
     """Every composition of a JSON Lines sample file, validated against ``vocabulary``."""
     source = Path(path)
+    compositions: list[Composition] = []
+    per_agent: dict[str, int] = {}
+    for number, raw in enumerate(_read_text(source).splitlines(), start=1):
+        if not raw.strip():
+            continue
+        fields = _record(raw, source, number, vocabulary)
+        agent = fields[3]
+        index = per_agent.get(agent, 0)
+        per_agent[agent] = index + 1
+        compositions.append(Composition(*fields, index, source, number))
+    if not compositions:
+        raise SequenceTutorError(f"{source}: no compositions in this sample file (it is empty)")
+    return compositions
+
+
+def _read_text(source: Path) -> str:
     try:
         size = source.stat().st_size
         if size > MAX_SAMPLE_FILE_BYTES:
             raise SequenceTutorError(
                 f"{source}: {size} bytes, more than the {MAX_SAMPLE_FILE_BYTES} a sample file may have"
             )
-        text = source.read_text(encoding="utf-8")
+        return source.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise SequenceTutorError(f"{source}: not a UTF-8 JSON Lines sample file") from error
     except OSError as error:
         raise SequenceTutorError(
             f"{source}: cannot read sample file ({error.strerror or error})"
         ) from error
-    compositions: list[Composition] = []
-    per_agent: dict[str, int] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as error:
-            raise _bad(source, number, f"not JSON ({error.msg})") from error
-        except RecursionError:  # e.g. "[" nested 100 000 deep
-            raise _bad(source, number, "JSON nested too deeply") from None
-        if not isinstance(record, dict) or "tokens" not in record:
-            raise _bad(source, number, 'expected an object with "tokens", "primer", "key", "agent"')
-        tokens = _int_list(record["tokens"], source, number, "tokens")
-        if not tokens:
-            raise _bad(source, number, '"tokens" is empty')
-        try:
-            array = vocabulary.check_tokens(tokens, name='"tokens"')
-        except ValueError as error:
-            raise _bad(source, number, str(error)) from error
-        primer = _int_list(record.get("primer", []), source, number, "primer")
-        try:
-            vocabulary.check_tokens(primer, name='"primer"')
-        except ValueError as error:
-            raise _bad(source, number, str(error)) from error
-        key = record.get("key", "C major")
-        agent = record.get("agent", source.stem)
-        seed = record.get("seed")
-        if not isinstance(key, str) or not isinstance(agent, str) or not agent:
-            raise _bad(source, number, '"key" and "agent" must be non-empty strings')
-        try:
-            key = key_tables(key, vocabulary).name
-        except SequenceTutorError as error:
-            raise _bad(source, number, str(error)) from error
-        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
-            raise _bad(source, number, f'"seed" must be an integer, got {seed!r:.30}')
-        index = per_agent.get(agent, 0)
-        per_agent[agent] = index + 1
-        compositions.append(
-            Composition(array, tuple(primer), key, agent, seed, index, source, number)
-        )
-    if not compositions:
-        raise SequenceTutorError(f"{source}: no compositions in this sample file (it is empty)")
-    return compositions
+
+
+def _record(
+    raw: str, source: Path, number: int, vocabulary: Vocabulary
+) -> tuple[np.ndarray, tuple[int, ...], str, str, int | None]:
+    """``(tokens, primer, key, agent, seed)`` of one line, or a one-line error naming it."""
+    try:
+        record = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise _bad(source, number, f"not JSON ({error.msg})") from error
+    except RecursionError:  # e.g. "[" nested 100 000 deep
+        raise _bad(source, number, "JSON nested too deeply") from None
+    if not isinstance(record, dict) or "tokens" not in record:
+        raise _bad(source, number, 'expected an object with "tokens", "primer", "key", "agent"')
+    tokens = _int_list(record["tokens"], source, number, "tokens")
+    if not tokens:
+        raise _bad(source, number, '"tokens" is empty')
+    primer = _int_list(record.get("primer", []), source, number, "primer")
+    try:
+        array = vocabulary.check_tokens(tokens, name='"tokens"')
+        vocabulary.check_tokens(primer, name='"primer"')
+    except ValueError as error:
+        raise _bad(source, number, str(error)) from error
+    key = record.get("key", "C major")
+    agent = record.get("agent", source.stem)
+    seed = record.get("seed")
+    if not isinstance(key, str) or not isinstance(agent, str) or not agent:
+        raise _bad(source, number, '"key" and "agent" must be non-empty strings')
+    try:
+        key = key_tables(key, vocabulary).name
+    except SequenceTutorError as error:
+        raise _bad(source, number, str(error)) from error
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise _bad(source, number, f'"seed" must be an integer, got {seed!r:.30}')
+    return array, tuple(primer), key, agent, seed
 
 
 def load_inputs(

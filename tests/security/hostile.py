@@ -844,100 +844,111 @@ def _edit_state(path: Path, edit: Callable[[dict, dict], None]) -> None:
     _write_safetensors(path, tensors, metadata)
 
 
+def _resume_pickle_torch(path, marker):
+    path.unlink()
+    path.write_bytes(torch_pickle_payload(marker))
+
+
+def _resume_pickle_plain(path, marker):
+    path.unlink()
+    path.write_bytes(pickle_payload(marker))
+
+
+def _resume_truncated(path, marker):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _resume_huge_header(path, marker):
+    path.write_bytes(raw_safetensors({"__metadata__": {}}, declared_len=2**62))
+
+
+def _resume_deep_state(path, marker):
+    tensors, metadata = _read_safetensors(path)
+    metadata["state"] = "[" * 100_000 + "]" * 100_000
+    _write_safetensors(path, tensors, metadata)
+
+
+def _resume_not_json(path, marker):
+    tensors, metadata = _read_safetensors(path)
+    metadata["state"] = "{not json"
+    _write_safetensors(path, tensors, metadata)
+
+
+def _resume_config_key(key, value):
+    def mutate(path, marker):
+        def edit(tensors, state):
+            for name in ("model_config", "config", "note_rnn_config"):
+                if isinstance(state.get(name), dict) and key in state[name]:
+                    state[name][key] = value
+
+        _edit_state(path, edit)
+
+    return mutate
+
+
+def _resume_drop_tensor(path, marker):
+    tensors, metadata = _read_safetensors(path)
+    tensors.pop(sorted(tensors)[0])
+    _write_safetensors(path, tensors, metadata)
+
+
+def _resume_shrink_tensors(path, marker):
+    tensors, metadata = _read_safetensors(path)
+    tensors = {k: v.flatten()[: max(1, v.numel() // 2)].clone() for k, v in tensors.items()}
+    _write_safetensors(path, tensors, metadata)
+
+
+def _resume_float64_tensors(path, marker):
+    import torch  # noqa: PLC0415
+
+    tensors, metadata = _read_safetensors(path)
+    tensors = {k: v.to(torch.float64) if v.is_floating_point() else v for k, v in tensors.items()}
+    _write_safetensors(path, tensors, metadata)
+
+
+def _resume_traversal(path, marker):
+    def edit(tensors, state):
+        for key, value in list(state.items()):
+            if isinstance(value, str):
+                state[key] = f"../../{ESCAPE_NAME}"
+        state["name"] = f"../../{ESCAPE_NAME}"
+        state["checkpoint"] = f"/tmp/{ESCAPE_NAME}"
+
+    _edit_state(path, edit)
+
+
+def _resume_dev_zero(path, marker):
+    path.unlink()
+    os.symlink("/dev/zero", path)
+
+
+def _resume_fifo(path, marker):
+    path.unlink()
+    os.mkfifo(path)
+
+
 def resume_cases(original: Path) -> dict[str, Callable[[Path, Path], None]]:
     """Ways to spoil a valid resume file ``original`` (a safetensors file with a JSON state in
     its metadata, as ``pretrain`` and ``train`` write): ``name -> mutate(path, marker)`` where
     ``path`` is a copy of ``original`` to spoil in place."""
 
-    def pickle_torch(path, marker):
-        path.unlink()
-        path.write_bytes(torch_pickle_payload(marker))
-
-    def pickle_plain(path, marker):
-        path.unlink()
-        path.write_bytes(pickle_payload(marker))
-
-    def truncated(path, marker):
-        data = path.read_bytes()
-        path.write_bytes(data[: len(data) // 2])
-
-    def huge_header(path, marker):
-        path.write_bytes(raw_safetensors({"__metadata__": {}}, declared_len=2**62))
-
-    def deep_state(path, marker):
-        tensors, metadata = _read_safetensors(path)
-        metadata["state"] = "[" * 100_000 + "]" * 100_000
-        _write_safetensors(path, tensors, metadata)
-
-    def not_json(path, marker):
-        tensors, metadata = _read_safetensors(path)
-        metadata["state"] = "{not json"
-        _write_safetensors(path, tensors, metadata)
-
-    def config_key(key, value):
-        def mutate(path, marker):
-            def edit(tensors, state):
-                for name in ("model_config", "config", "note_rnn_config"):
-                    if isinstance(state.get(name), dict) and key in state[name]:
-                        state[name][key] = value
-
-            _edit_state(path, edit)
-
-        return mutate
-
-    def drop_tensor(path, marker):
-        tensors, metadata = _read_safetensors(path)
-        tensors.pop(sorted(tensors)[0])
-        _write_safetensors(path, tensors, metadata)
-
-    def shrink_tensors(path, marker):
-        tensors, metadata = _read_safetensors(path)
-        tensors = {k: v.flatten()[: max(1, v.numel() // 2)].clone() for k, v in tensors.items()}
-        _write_safetensors(path, tensors, metadata)
-
-    def float64_tensors(path, marker):
-        import torch  # noqa: PLC0415
-
-        tensors, metadata = _read_safetensors(path)
-        tensors = {
-            k: v.to(torch.float64) if v.is_floating_point() else v for k, v in tensors.items()
-        }
-        _write_safetensors(path, tensors, metadata)
-
-    def traversal(path, marker):
-        def edit(tensors, state):
-            for key, value in list(state.items()):
-                if isinstance(value, str):
-                    state[key] = f"../../{ESCAPE_NAME}"
-            state["name"] = f"../../{ESCAPE_NAME}"
-            state["checkpoint"] = f"/tmp/{ESCAPE_NAME}"
-
-        _edit_state(path, edit)
-
-    def dev_zero(path, marker):
-        path.unlink()
-        os.symlink("/dev/zero", path)
-
-    def fifo(path, marker):
-        path.unlink()
-        os.mkfifo(path)
-
     return {
-        "resume:torch-pickle": pickle_torch,
-        "resume:plain-pickle": pickle_plain,
-        "resume:truncated": truncated,
-        "resume:header-2^62": huge_header,
-        "resume:state-nested-100k": deep_state,
-        "resume:state-not-json": not_json,
-        "resume:hidden-1e6": config_key("hidden_size", 10**6),
-        "resume:hidden-8.5": config_key("hidden_size", 8.5),
-        "resume:hidden-string": config_key("hidden_size", "16"),
-        "resume:missing-tensor": drop_tensor,
-        "resume:wrong-shapes": shrink_tensors,
-        "resume:float64": float64_tensors,
-        "resume:../-in-strings": traversal,
-        "resume:->/dev/zero": dev_zero,
-        "resume:fifo": fifo,
+        "resume:torch-pickle": _resume_pickle_torch,
+        "resume:plain-pickle": _resume_pickle_plain,
+        "resume:_resume_truncated": _resume_truncated,
+        "resume:header-2^62": _resume_huge_header,
+        "resume:state-nested-100k": _resume_deep_state,
+        "resume:state-not-json": _resume_not_json,
+        "resume:hidden-1e6": _resume_config_key("hidden_size", 10**6),
+        "resume:hidden-8.5": _resume_config_key("hidden_size", 8.5),
+        "resume:hidden-string": _resume_config_key("hidden_size", "16"),
+        "resume:missing-tensor": _resume_drop_tensor,
+        "resume:wrong-shapes": _resume_shrink_tensors,
+        "resume:float64": _resume_float64_tensors,
+        "resume:../-in-strings": _resume_traversal,
+        "resume:->/dev/zero": _resume_dev_zero,
+        "resume:_resume_fifo": _resume_fifo,
     }
 
 
@@ -976,109 +987,124 @@ def _spoil_tensors(path: Path, how: str) -> None:
     _write_safetensors(path, tensors, metadata)
 
 
+def _agent_weights(run):
+    return run / "agent.safetensors"
+
+
+def _agent_config(run):
+    return run / "agent.json"
+
+
+def _agent_pickled(kind):
+    def mutate(run, marker):
+        data = torch_pickle_payload(marker) if kind == "torch" else pickle_payload(marker)
+        _agent_weights(run).unlink()
+        _agent_weights(run).write_bytes(data)
+        return _agent_config(run)
+
+    return mutate
+
+
+def _agent_file_instead(builder):
+    return lambda run, marker: builder(run, marker)
+
+
+def _agent_tensors(how):
+    def mutate(run, marker):
+        _spoil_tensors(_agent_weights(run), how)
+        return _agent_config(run)
+
+    return mutate
+
+
+def _agent_raw(data):
+    def mutate(run, marker):
+        _agent_weights(run).unlink()
+        _agent_weights(run).write_bytes(data() if callable(data) else data)
+        return _agent_config(run)
+
+    return mutate
+
+
+def _agent_truncate(run, marker):
+    data = _agent_weights(run).read_bytes()
+    _agent_weights(run).write_bytes(data[: len(data) // 2])
+    return _agent_config(run)
+
+
+def _agent_meta(*keys_and_value):
+    def mutate(run, marker):
+        _set(_agent_config(run), *keys_and_value)()
+        return _agent_config(run)
+
+    return mutate
+
+
+def _agent_json_text(text):
+    def mutate(run, marker):
+        _agent_config(run).write_text(text)
+        return _agent_config(run)
+
+    return mutate
+
+
+def _agent_sparse_json(run, marker):
+    with open(_agent_config(run), "r+b") as handle:
+        handle.truncate(4 * 2**30)
+    return _agent_config(run)
+
+
+def _agent_traversal(run, marker):
+    def edit(data):
+        data["env_kwargs"] = {"key": f"../../{ESCAPE_NAME}"}
+        data["metadata"] = {"note_rnn": f"../../{ESCAPE_NAME}", "name": f"../{ESCAPE_NAME}"}
+
+    _json_edit(_agent_config(run), edit)
+    return run  # the folder form of --agent
+
+
+def _agent_dev_zero(run, marker):
+    _agent_weights(run).unlink()
+    os.symlink("/dev/zero", _agent_weights(run))
+    return _agent_config(run)
+
+
+def _agent_fifo(run, marker):
+    _agent_config(run).unlink()
+    os.mkfifo(_agent_config(run))
+    return _agent_weights(run)
+
+
 def agent_cases() -> dict[str, Callable[[Path, Path], Path]]:
     """Ways to spoil a trained agent ``run/agent.{json,safetensors}`` for ``sample --agent``:
     ``name -> mutate(run, marker) -> path to pass``."""
 
-    def weights(run):
-        return run / "agent.safetensors"
-
-    def config(run):
-        return run / "agent.json"
-
-    def pickled(kind):
-        def mutate(run, marker):
-            data = torch_pickle_payload(marker) if kind == "torch" else pickle_payload(marker)
-            weights(run).unlink()
-            weights(run).write_bytes(data)
-            return config(run)
-
-        return mutate
-
-    def file_instead(builder):
-        return lambda run, marker: builder(run, marker)
-
-    def tensors(how):
-        def mutate(run, marker):
-            _spoil_tensors(weights(run), how)
-            return config(run)
-
-        return mutate
-
-    def raw(data):
-        def mutate(run, marker):
-            weights(run).unlink()
-            weights(run).write_bytes(data() if callable(data) else data)
-            return config(run)
-
-        return mutate
-
-    def truncate(run, marker):
-        data = weights(run).read_bytes()
-        weights(run).write_bytes(data[: len(data) // 2])
-        return config(run)
-
-    def meta(*keys_and_value):
-        def mutate(run, marker):
-            _set(config(run), *keys_and_value)()
-            return config(run)
-
-        return mutate
-
-    def json_text(text):
-        def mutate(run, marker):
-            config(run).write_text(text)
-            return config(run)
-
-        return mutate
-
-    def sparse_json(run, marker):
-        with open(config(run), "r+b") as handle:
-            handle.truncate(4 * 2**30)
-        return config(run)
-
-    def traversal(run, marker):
-        def edit(data):
-            data["env_kwargs"] = {"key": f"../../{ESCAPE_NAME}"}
-            data["metadata"] = {"note_rnn": f"../../{ESCAPE_NAME}", "name": f"../{ESCAPE_NAME}"}
-
-        _json_edit(config(run), edit)
-        return run  # the folder form of --agent
-
-    def dev_zero(run, marker):
-        weights(run).unlink()
-        os.symlink("/dev/zero", weights(run))
-        return config(run)
-
-    def fifo(run, marker):
-        config(run).unlink()
-        os.mkfifo(config(run))
-        return weights(run)
-
     return {
-        "agent:pickle-in-.safetensors": pickled("torch"),
-        "agent:plain-pickle-in-.safetensors": pickled("plain"),
-        "agent:pickle-.pt": file_instead(lambda run, marker: ckpt_pt(run, marker)),
-        "agent:legacy-pickle-.pt": file_instead(lambda run, m: ckpt_legacy_pickle_pt(run, m)),
-        "agent:sb3-.zip": file_instead(lambda run, marker: sb3_zip(run, marker)),
-        "agent:wrong-shapes": tensors("shrink"),
-        "agent:float64": tensors("float64"),
-        "agent:nan-weights": tensors("nan"),
-        "agent:truncated": truncate,
-        "agent:header-2^62": raw(lambda: raw_safetensors({}, declared_len=2**62)),
-        "agent:hidden-1e6": meta("note_rnn_config", "hidden_size", 10**6),
-        "agent:hidden-8.5": meta("note_rnn_config", "hidden_size", 8.5),
-        "agent:layers-string": meta("note_rnn_config", "num_layers", "1"),
-        "agent:melody-length-1e9": meta("melody_length", 10**9),
-        "agent:temperature-0": meta("hyperparameters", "temperature", 0),
-        "agent:temperature-nan": meta("hyperparameters", "temperature", float("nan")),
-        "agent:temperature-string": meta("hyperparameters", "temperature", "hot"),
-        "agent:algo-../": meta("algo", f"../../{ESCAPE_NAME}"),
-        "agent:json-nested-100k": json_text("[" * 100_000 + "]" * 100_000),
-        "agent:json-sparse-4GiB": sparse_json,
-        "agent:../-in-names": traversal,
-        "agent:weights->/dev/zero": dev_zero,
-        "agent:config-fifo": fifo,
+        "agent:pickle-in-.safetensors": _agent_pickled("torch"),
+        "agent:plain-pickle-in-.safetensors": _agent_pickled("plain"),
+        "agent:pickle-.pt": _agent_file_instead(lambda run, marker: ckpt_pt(run, marker)),
+        "agent:legacy-pickle-.pt": _agent_file_instead(
+            lambda run, m: ckpt_legacy_pickle_pt(run, m)
+        ),
+        "agent:sb3-.zip": _agent_file_instead(lambda run, marker: sb3_zip(run, marker)),
+        "agent:wrong-shapes": _agent_tensors("shrink"),
+        "agent:float64": _agent_tensors("float64"),
+        "agent:nan-_agent_weights": _agent_tensors("nan"),
+        "agent:truncated": _agent_truncate,
+        "agent:header-2^62": _agent_raw(lambda: raw_safetensors({}, declared_len=2**62)),
+        "agent:hidden-1e6": _agent_meta("note_rnn_config", "hidden_size", 10**6),
+        "agent:hidden-8.5": _agent_meta("note_rnn_config", "hidden_size", 8.5),
+        "agent:layers-string": _agent_meta("note_rnn_config", "num_layers", "1"),
+        "agent:melody-length-1e9": _agent_meta("melody_length", 10**9),
+        "agent:temperature-0": _agent_meta("hyperparameters", "temperature", 0),
+        "agent:temperature-nan": _agent_meta("hyperparameters", "temperature", float("nan")),
+        "agent:temperature-string": _agent_meta("hyperparameters", "temperature", "hot"),
+        "agent:algo-../": _agent_meta("algo", f"../../{ESCAPE_NAME}"),
+        "agent:json-nested-100k": _agent_json_text("[" * 100_000 + "]" * 100_000),
+        "agent:json-sparse-4GiB": _agent_sparse_json,
+        "agent:../-in-names": _agent_traversal,
+        "agent:_agent_weights->/dev/zero": _agent_dev_zero,
+        "agent:_agent_config-_agent_fifo": _agent_fifo,
     }
 
 
