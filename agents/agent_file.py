@@ -16,8 +16,8 @@ unpickles and can run code from a foreign file; it is never used here).
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,8 +27,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from agents.policy import ALGORITHMS, NoteRNNPolicy
+from agents.config import ALGORITHMS, KLControlConfig
+from agents.policy import NoteRNNPolicy
 from pretrain.atomic_write import atomic_path, atomic_write_text
+from pretrain.config import check_value
 from pretrain.errors import SequenceTutorError
 from pretrain.models import NoteRNNConfig, build_note_rnn
 from pretrain.vocabulary import DEFAULT_VOCABULARY, Vocabulary
@@ -41,25 +43,11 @@ FORMAT = "sequence-tutor-agent"
 FORMAT_VERSION = 1
 MAX_BYTES = 1024 * 1024 * 1024
 MAX_JSON_BYTES = 1024 * 1024
-MAX_BUFFER_SIZE = 100_000_000
 AGENT_DIR = Path(__file__).resolve().parent / "checkpoints"
 SHIPPED_AGENTS = {"psi": "psi_agent"}
 
-HYPERPARAMETERS = (
-    "buffer_size",
-    "learning_starts",
-    "batch_size",
-    "tau",
-    "gamma",
-    "gradient_steps",
-    "loss_name",
-    "exploration",
-    "exploration_fraction",
-    "exploration_initial_eps",
-    "exploration_final_eps",
-    "note_rnn_weight",
-    "max_grad_norm",
-)
+#: What an agent file's "hyperparameters" may hold: the fields of KLControlConfig.
+HYPERPARAMETERS = tuple(f.name for f in dataclasses.fields(KLControlConfig))
 
 
 def shipped_agent(name: str = "psi") -> Path:
@@ -178,27 +166,20 @@ def read_agent_meta(path: str | os.PathLike) -> dict:
 
 
 _SIZES = ("vocab_size", "hidden_size", "num_layers", "depth")
-_KNOWN_HYPERPARAMETERS = {n for n in HYPERPARAMETERS if n != "loss_name"} | {
-    "loss", "learning_rate", "train_freq", "temperature"
-}  # fmt: skip
 
 
 def _check_hyperparameters(hyper: dict) -> None:
-    """Raise ``ValueError`` for a hyper-parameter a file must not set (only those written by
-    :func:`save_agent` reach SB3's constructor) or a value that would crash or exhaust memory."""
-    unknown = sorted(set(hyper) - _KNOWN_HYPERPARAMETERS)
+    """Raise ``ValueError`` for a hyper-parameter a file must not set (only the fields of
+    :class:`KLControlConfig` reach SB3's constructor) or a value out of its bounds (a huge
+    buffer would exhaust memory)."""
+    fields = {f.name: f for f in dataclasses.fields(KLControlConfig)}
+    unknown = sorted(set(hyper) - set(fields))
     if unknown:
         raise ValueError(f"unknown hyper-parameters {unknown}")
-    for name in ("learning_rate", "temperature"):
-        if name in hyper:
-            value = hyper[name]
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"{name} must be a number, got {value!r}")
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    for name, top in (("buffer_size", MAX_BUFFER_SIZE), ("batch_size", MAX_BUFFER_SIZE)):
-        if name in hyper and (type(hyper[name]) is not int or not 1 <= hyper[name] <= top):
-            raise ValueError(f"{name} must be an integer in 1..{top}, got {hyper[name]!r}")
+    for name, value in hyper.items():
+        if name == "train_freq" and isinstance(value, list) and value:
+            value = value[0]  # SB3's [frequency, unit]
+        check_value(fields[name], value, name)
 
 
 def check_note_rnn_tensors(meta: dict, tensors: dict[str, torch.Tensor], where: Path) -> None:

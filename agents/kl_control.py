@@ -17,6 +17,7 @@ averaging after *each optimiser step* (SB3's DQN does it per env step, which wit
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 import random
 import warnings
@@ -32,7 +33,6 @@ from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, S
 from stable_baselines3.common.utils import LinearSchedule, polyak_update
 
 from agents.agent_file import (
-    HYPERPARAMETERS,
     agent_paths,
     check_note_rnn_tensors,
     load_policy_tensors,
@@ -40,9 +40,9 @@ from agents.agent_file import (
     read_tensors,
     save_agent,
 )
+from agents.config import ALGORITHMS, PAPER_HYPERPARAMETERS, KLControlConfig, check_algo
 from agents.episode_buffer import EpisodeBatch, EpisodeReplayBuffer
 from agents.policy import (
-    ALGORITHMS,
     NoteRNNPolicy,
     NoteRNNSource,
     RecurrentActor,
@@ -50,21 +50,10 @@ from agents.policy import (
     sample_actions,
 )
 from agents.training_state import load_training_state
+from pretrain.config import check_settings
 from pretrain.errors import SequenceTutorError
 
-LOSSES = ("mse", "huber")
-EXPLORATIONS = ("boltzmann", "egreedy")
-
-# The paper's (and rl_tuner's) settings; SB3's DQN defaults differ on every one of them.
-PAPER_HYPERPARAMETERS: dict[str, Any] = {
-    "learning_rate": 1e-3,
-    "buffer_size": 100_000,
-    "batch_size": 32,
-    "tau": 0.01,
-    "gamma": 0.5,
-    "train_freq": 5,
-    "max_grad_norm": 5.0,
-}
+_D = KLControlConfig()  # the defaults of the constructor below
 
 
 def kl_control_targets(
@@ -164,22 +153,22 @@ class SequenceTutorDQN(DQN):
         env: GymEnv | str | None = None,
         algo: str = "psi",
         note_rnn: NoteRNNSource = None,
-        learning_rate: float | Schedule = 1e-3,
-        buffer_size: int = 100_000,
-        learning_starts: int = 1_000,
-        batch_size: int = 32,
-        tau: float = 0.01,
-        gamma: float = 0.5,
-        train_freq: int | tuple[int, str] = 5,
-        gradient_steps: int = 1,
-        loss: str = "mse",
-        exploration: str | None = None,
-        exploration_fraction: float = 0.1,
-        exploration_initial_eps: float = 1.0,
-        exploration_final_eps: float = 0.05,
-        temperature: float = 1.0,
-        note_rnn_weight: float | None = None,
-        max_grad_norm: float = 5.0,
+        learning_rate: float | Schedule = _D.learning_rate,
+        buffer_size: int = _D.buffer_size,
+        learning_starts: int = _D.learning_starts,
+        batch_size: int = _D.batch_size,
+        tau: float = _D.tau,
+        gamma: float = _D.gamma,
+        train_freq: int | tuple[int, str] = _D.train_freq,
+        gradient_steps: int = _D.gradient_steps,
+        loss: str = _D.loss,
+        exploration: str | None = _D.exploration,
+        exploration_fraction: float = _D.exploration_fraction,
+        exploration_initial_eps: float = _D.exploration_initial_eps,
+        exploration_final_eps: float = _D.exploration_final_eps,
+        temperature: float = _D.temperature,
+        note_rnn_weight: float | None = _D.note_rnn_weight,
+        max_grad_norm: float = _D.max_grad_norm,
         replay_buffer_class: type[ReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -190,19 +179,28 @@ class SequenceTutorDQN(DQN):
         device: torch.device | str = "cpu",
         _init_setup_model: bool = True,
     ) -> None:
-        if algo not in ALGORITHMS:
-            raise SequenceTutorError(f"unknown algo {algo!r} (expected one of {ALGORITHMS})")
-        if loss not in LOSSES:
-            raise SequenceTutorError(f"unknown loss {loss!r} (expected one of {LOSSES})")
+        check_algo(algo)
+        config = KLControlConfig(
+            learning_rate=learning_rate if not callable(learning_rate) else _D.learning_rate,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            tau=tau,
+            gamma=gamma,
+            train_freq=train_freq if isinstance(train_freq, int) else int(train_freq[0]),
+            gradient_steps=gradient_steps,
+            loss=loss,
+            exploration=exploration,
+            exploration_fraction=exploration_fraction,
+            exploration_initial_eps=exploration_initial_eps,
+            exploration_final_eps=exploration_final_eps,
+            temperature=temperature,
+            note_rnn_weight=note_rnn_weight,
+            max_grad_norm=max_grad_norm,
+        )
+        check_settings(config)
+        config.check(algo)
         exploration = exploration or ("egreedy" if algo == "q" else "boltzmann")
-        if exploration not in EXPLORATIONS:
-            raise SequenceTutorError(
-                f"unknown exploration {exploration!r} (expected one of {EXPLORATIONS})"
-            )
-        if exploration == "egreedy" and algo != "q":
-            raise SequenceTutorError(
-                f"{algo}-learning acts by sampling its Boltzmann policy; ε-greedy is for Q only"
-            )
         self.algo = algo
         self.loss_name = loss
         self.exploration = exploration
@@ -458,9 +456,10 @@ class SequenceTutorDQN(DQN):
     # -- what a checkpoint holds (named here, where the state lives; written by agents.agent_file
     # and agents.training_state, which never import this class) ----------------------------------
     def hyperparameters(self) -> dict[str, Any]:
-        """The constructor arguments that rebuild this agent (stored in the agent file)."""
-        values = {name: getattr(self, name) for name in HYPERPARAMETERS}
-        values["loss"] = values.pop("loss_name")
+        """The :class:`~agents.config.KLControlConfig` fields that rebuild this agent (stored in
+        the agent file; ``train_freq`` as SB3's ``[frequency, unit]``)."""
+        values = {f.name: getattr(self, f.name, None) for f in dataclasses.fields(KLControlConfig)}
+        values["loss"] = self.loss_name
         values["learning_rate"] = float(self.lr_schedule(1.0))
         values["train_freq"] = [int(self.train_freq.frequency), self.train_freq.unit.value]
         values["temperature"] = self.policy.temperature

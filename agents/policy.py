@@ -28,10 +28,9 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.dqn.policies import DQNPolicy
 
+from agents.config import ALGORITHMS, check_algo
 from pretrain.errors import SequenceTutorError
 from pretrain.models import NoteRNN, NoteRNNConfig, build_note_rnn
-
-ALGORITHMS = ("q", "psi", "g")
 
 NoteRNNSource = str | os.PathLike | NoteRNN | NoteRNNConfig | None
 
@@ -185,8 +184,7 @@ class NoteRNNPolicy(DQNPolicy):
         optimizer_class: type[torch.optim.Optimizer] = torch.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        if algo not in ALGORITHMS:
-            raise SequenceTutorError(f"unknown algo {algo!r} (expected one of {ALGORITHMS})")
+        check_algo(algo)
         if not temperature > 0:
             raise SequenceTutorError(f"temperature must be > 0, got {temperature}")
         if optimizer_kwargs is None and optimizer_class is torch.optim.Adam:

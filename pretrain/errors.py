@@ -4,5 +4,8 @@ The command line prints it as a single line and exits non-zero; library callers 
 """
 
 
-class SequenceTutorError(Exception):
-    """A user-facing error: the message names the input and what was expected."""
+class SequenceTutorError(ValueError):
+    """A user-facing error: the message names the input and what was expected.
+
+    A ``ValueError``, so code that validates arguments the usual way catches it too.
+    """

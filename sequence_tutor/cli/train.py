@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pretrain.config import setting
 from pretrain.errors import SequenceTutorError
+from sequence_tutor.cli.options import add_settings_arguments, check_stored, given_settings
 
 HELP = "tune the Note RNN with KL-control RL (Q, Psi or G-learning)"
 DESCRIPTION = (
@@ -31,35 +33,42 @@ DESCRIPTION = (
     "an evaluation table into OUT."
 )
 
-ALGOS = ("q", "psi", "g")
 PRESETS = {
     # ~100k steps: the README's first command, minutes on 2 cores.
     "default": {"steps": 100_000},
-    # rl_tuner / the paper: 1M steps, train every 5, batch 32, gamma 0.5, buffer 100k, tau 0.01.
+    # rl_tuner / the paper: 1M steps; every other default already is the paper's.
     "paper": {"steps": 1_000_000},
 }
-HYPERPARAMETER_FLAGS = {
-    "lr": "learning_rate",
-    "buffer_size": "buffer_size",
-    "batch_size": "batch_size",
-    "gamma": "gamma",
-    "tau": "tau",
-    "train_freq": "train_freq",
-    "learning_starts": "learning_starts",
-    "loss": "loss",
-    "exploration": "exploration",
-    "temperature": "temperature",
-}
-ENV_FLAGS = {
-    "key": "key",
-    "melody_length": "melody_length",
-    "reward_scale": "reward_scale",
-    "note_rnn_weight": "note_rnn_weight",
-}
+# The agent's w is the env's (--note-rnn-weight), not a second flag.
+AGENT_ONLY = ("note_rnn_weight",)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The run itself: how long, which seed, how many envs, how often to checkpoint."""
+
+    steps: int | None = setting(None, "env steps (default: the preset's)", minimum=1)
+    seed: int = setting(0, "random seed")
+    n_envs: int = setting(1, "parallel environments", minimum=1, maximum=1024)
+    checkpoint_every: int | None = setting(
+        None,
+        "env steps between checkpoints (default: steps / 20, at least 1000); each waits for the "
+        "next point where every composition has just started and a training round is done, so "
+        "--resume is exact",
+        minimum=1,
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--algo", default="psi", metavar="{q,psi,g}", help="Q-, Psi- or G-learning")
+    from agents.config import ALGORITHMS, KLControlConfig  # noqa: PLC0415
+    from envs.config import EnvConfig  # noqa: PLC0415
+
+    parser.add_argument(
+        "--algo",
+        default="psi",
+        metavar="{" + ",".join(ALGORITHMS) + "}",
+        help="Q-, Psi- or G-learning",
+    )
     parser.add_argument(
         "--note-rnn",
         type=Path,
@@ -68,29 +77,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Note RNN checkpoint to tune and to reward with (default: the shipped LSTM)",
     )
     parser.add_argument(
-        "--steps", type=int, default=None, help="env steps (default 100000; paper preset 1000000)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument(
         "--out", type=Path, default=None, help="output folder (default runs/train-ALGO-seedS)"
     )
     parser.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
     )
+    presets = ", ".join(f"{name}: {values['steps']} steps" for name, values in PRESETS.items())
     parser.add_argument(
         "--preset",
         default="default",
-        metavar="{default,paper}",
-        help="default: 100k steps; paper: 1M steps (every other setting is the paper's in both)",
+        metavar="{" + ",".join(PRESETS) + "}",
+        help=f"{presets} (every other setting is the paper's in both)",
     )
-    parser.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=None,
-        help="env steps between checkpoints (each waits for the next point where every "
-        "composition has just started and a training round is done, so --resume is exact)",
-    )
-    parser.add_argument("--n-envs", type=int, default=1, help="parallel environments")
+    add_settings_arguments(parser, RunSettings)
     parser.add_argument(
         "--samples", type=int, default=1000, help="compositions sampled per model for evaluation"
     )
@@ -99,70 +98,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     hyper = parser.add_argument_group("hyper-parameters (default: the paper's)")
-    hyper.add_argument("--lr", type=float, default=None, help="Adam learning rate (1e-3)")
-    hyper.add_argument("--buffer-size", type=int, default=None, help="replay transitions (100000)")
-    hyper.add_argument("--batch-size", type=int, default=None, help="transitions per step (32)")
-    hyper.add_argument("--gamma", type=float, default=None, help="discount (0.5)")
-    hyper.add_argument("--tau", type=float, default=None, help="Polyak coefficient (0.01)")
-    hyper.add_argument("--train-freq", type=int, default=None, help="env steps per update (5)")
-    hyper.add_argument(
-        "--learning-starts", type=int, default=None, help="steps before learning (1000)"
-    )
-    hyper.add_argument("--loss", default=None, metavar="{mse,huber}", help="TD loss (mse)")
-    hyper.add_argument(
-        "--exploration",
-        default=None,
-        metavar="{egreedy,boltzmann}",
-        help="Q-learning's exploration (egreedy); Psi and G sample their Boltzmann policy",
-    )
-    hyper.add_argument("--temperature", type=float, default=None, help="Boltzmann temperature (1)")
-    env = parser.add_argument_group("environment")
-    env.add_argument("--key", default=None, help='key of the compositions ("C major")')
-    env.add_argument("--melody-length", type=int, default=None, help="steps per composition (32)")
-    env.add_argument("--reward-scale", type=float, default=None, help="c: rules / c (0.5)")
-    env.add_argument("--note-rnn-weight", type=float, default=None, help="w: weight of log p (1)")
+    add_settings_arguments(hyper, KLControlConfig, skip=AGENT_ONLY)
+    add_settings_arguments(parser.add_argument_group("environment"), EnvConfig)
 
 
 # -- settings ------------------------------------------------------------------------------------
-def _check_positive(name: str, value: Any, minimum: float = 1) -> None:
-    if value is not None and not value >= minimum:
-        raise SequenceTutorError(f"{name} must be >= {minimum}, got {value}")
-
-
 def settings_from_args(args: argparse.Namespace) -> dict:
     """The run's settings (what run.json stores), validated."""
-    if args.algo not in ALGOS:
-        raise SequenceTutorError(
-            f"--algo: unknown algorithm {args.algo!r} (expected one of q, psi, g)"
-        )
+    from agents.config import KLControlConfig, check_algo  # noqa: PLC0415
+    from envs.config import EnvConfig  # noqa: PLC0415
+
+    check_algo(args.algo, "--algo")
     if args.preset not in PRESETS:
         raise SequenceTutorError(
             f"--preset: unknown preset {args.preset!r} (expected one of {', '.join(PRESETS)})"
         )
-    steps = args.steps if args.steps is not None else PRESETS[args.preset]["steps"]
-    _check_positive("--steps", steps)
-    _check_positive("--n-envs", args.n_envs)
-    _check_positive("--checkpoint-every", args.checkpoint_every)
-    _check_positive("--samples", args.samples)
-    _check_positive("--export", args.export, 0)
-    for flag in ("buffer_size", "batch_size", "train_freq", "melody_length"):
-        _check_positive("--" + flag.replace("_", "-"), getattr(args, flag))
-    _check_positive("--learning-starts", args.learning_starts, 0)
-    for flag in ("lr", "temperature", "reward_scale"):
-        value = getattr(args, flag)
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise SequenceTutorError(f"--{flag.replace('_', '-')} must be > 0, got {value}")
-    for flag in ("gamma", "tau"):
-        value = getattr(args, flag)
-        if value is not None and not 0 <= value <= 1:
-            raise SequenceTutorError(f"--{flag} must be in [0, 1], got {value}")
-    if args.loss is not None and args.loss not in ("mse", "huber"):
-        raise SequenceTutorError(f"--loss: unknown loss {args.loss!r} (expected mse or huber)")
-    if args.exploration is not None and args.exploration not in ("egreedy", "boltzmann"):
-        raise SequenceTutorError(
-            f"--exploration: unknown {args.exploration!r} (expected egreedy or boltzmann)"
-        )
-    if args.exploration == "egreedy" and args.algo != "q":
+    run = given_settings(RunSettings, args)
+    steps = run.get("steps", PRESETS[args.preset]["steps"])
+    for flag, value, minimum in (("--samples", args.samples, 1), ("--export", args.export, 0)):
+        if not value >= minimum:
+            raise SequenceTutorError(f"{flag} must be >= {minimum}, got {value}")
+    hyper = given_settings(KLControlConfig, args, skip=AGENT_ONLY)
+    if hyper.get("exploration") == "egreedy" and args.algo != "q":
         raise SequenceTutorError("--exploration egreedy is for --algo q only")
     note_rnn = None
     if args.note_rnn is not None:
@@ -171,23 +128,22 @@ def settings_from_args(args: argparse.Namespace) -> dict:
         load_note_rnn(args.note_rnn)  # fail now, before an output folder exists
         weights, _ = checkpoint_paths(args.note_rnn)
         note_rnn = str(weights.resolve().with_suffix(""))
-    hyper = {name: getattr(args, flag) for flag, name in HYPERPARAMETER_FLAGS.items()}
-    env_kwargs = {name: getattr(args, flag) for flag, name in ENV_FLAGS.items()}
     return {
         "algo": args.algo,
         "note_rnn": note_rnn,
         "steps": int(steps),
-        "seed": int(args.seed),
+        "seed": int(run.get("seed", RunSettings.seed)),
         "preset": args.preset,
-        "n_envs": int(args.n_envs),
-        "checkpoint_every": int(args.checkpoint_every or max(1000, steps // 20)),
-        "hyperparameters": {k: v for k, v in hyper.items() if v is not None},
-        "env_kwargs": {k: v for k, v in env_kwargs.items() if v is not None},
+        "n_envs": int(run.get("n_envs", RunSettings.n_envs)),
+        "checkpoint_every": int(run.get("checkpoint_every") or max(1000, steps // 20)),
+        "hyperparameters": hyper,
+        "env_kwargs": given_settings(EnvConfig, args),
     }
 
 
 def _output_folder(args: argparse.Namespace) -> Path:
-    out = args.out if args.out is not None else Path("runs") / f"train-{args.algo}-seed{args.seed}"
+    seed = getattr(args, "seed", RunSettings.seed)
+    out = args.out if args.out is not None else Path("runs") / f"train-{args.algo}-seed{seed}"
     if out.exists() and not out.is_dir():
         raise SequenceTutorError(f"--out {out}: exists and is not a folder")
     return out
@@ -198,10 +154,13 @@ def check_stored_settings(settings: Any) -> None:
     """Raise ``ValueError`` unless ``settings`` (read from run.json) has the shape
     :func:`settings_from_args` gives: it names output files (``algo``) and reaches SB3's
     constructor (``hyperparameters``), so nothing else may come from a file."""
+    from agents.config import ALGORITHMS, KLControlConfig  # noqa: PLC0415
+    from envs.config import EnvConfig  # noqa: PLC0415
+
     if not isinstance(settings, dict):
         raise ValueError("expected a JSON object")
-    if settings.get("algo") not in ALGOS:
-        raise ValueError(f"algo {settings.get('algo')!r} is not one of {ALGOS}")
+    if settings.get("algo") not in ALGORITHMS:
+        raise ValueError(f"algo {settings.get('algo')!r} is not one of {ALGORITHMS}")
     for name, top in (("steps", 10**12), ("n_envs", 1024), ("checkpoint_every", 10**12)):
         value = settings.get(name)
         if type(value) is not int or not 1 <= value <= top:
@@ -210,10 +169,8 @@ def check_stored_settings(settings: Any) -> None:
         raise ValueError(f"seed must be an integer, got {settings.get('seed')!r}")
     if settings.get("note_rnn") is not None and not isinstance(settings["note_rnn"], str):
         raise ValueError("note_rnn must be a checkpoint path or null")
-    for name, known in (("hyperparameters", HYPERPARAMETER_FLAGS), ("env_kwargs", ENV_FLAGS)):
-        value = settings.get(name)
-        if not isinstance(value, dict) or set(value) - set(known.values()):
-            raise ValueError(f"{name} must be an object with keys among {sorted(known.values())}")
+    check_stored(KLControlConfig, settings.get("hyperparameters"), "hyperparameters")
+    check_stored(EnvConfig, settings.get("env_kwargs"), "env_kwargs")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -225,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError("larger than 1 MiB")
             settings = json.loads(run_file.read_text(encoding="utf-8"))
             check_stored_settings(settings)
-            settings["steps"] = int(args.steps or settings["steps"])
+            settings["steps"] = int(getattr(args, "steps", None) or settings["steps"])
         except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
             raise SequenceTutorError(f"{run_file}: unreadable run settings ({exc})") from None
     else:

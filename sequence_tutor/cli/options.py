@@ -1,0 +1,79 @@
+"""Command-line flags derived from settings dataclasses (``pretrain.config.setting`` fields).
+
+Each field becomes ``--its-name`` (or the field's ``flag``) with its help and its default shown;
+a flag the user did not give is absent from the namespace (``argparse.SUPPRESS``), so "not
+given" stays distinguishable from "given the default" (a preset or a stored run fills it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from pretrain.config import check_value, flag_of
+from pretrain.errors import SequenceTutorError
+
+
+def _value_type(field: dataclasses.Field) -> type:
+    if field.default is not None:
+        return type(field.default)
+    annotation = str(field.type)
+    for name, kind in (("float", float), ("int", int)):
+        if name in annotation.split(" | "):
+            return kind
+    return str
+
+
+def add_settings_arguments(
+    group: argparse._ActionsContainer, cls: type, *, skip: tuple[str, ...] = ()
+) -> None:
+    """Add one flag per field of the settings dataclass ``cls`` (not those in ``skip``)."""
+    for field in dataclasses.fields(cls):
+        if field.name in skip:
+            continue
+        meta = field.metadata
+        default = "" if field.default is None else f" (default: {field.default})"
+        flag = flag_of(field)
+        kwargs: dict[str, Any] = {"dest": field.name, "default": argparse.SUPPRESS}
+        if meta.get("choices"):
+            kwargs["metavar"] = "{" + ",".join(meta["choices"]) + "}"
+        else:
+            kwargs["metavar"] = flag.lstrip("-").replace("-", "_").upper()
+        group.add_argument(
+            flag,
+            type=_value_type(field),
+            help=meta["help"].replace("%", "%%") + default,
+            **kwargs,
+        )
+
+
+def given_settings(cls: type, args: argparse.Namespace, *, skip: tuple[str, ...] = ()) -> dict:
+    """``{field: value}`` of the flags the user gave, each checked against its field."""
+    given = {}
+    for field in dataclasses.fields(cls):
+        value = getattr(args, field.name, None)
+        if field.name in skip or value is None:
+            continue
+        check_value(field, value, flag_of(field))
+        given[field.name] = value
+    return given
+
+
+def check_stored(cls: type, values: Any, what: str) -> None:
+    """Raise ``ValueError`` unless ``values`` (from a run file) names only fields of ``cls``, each
+    within its bounds."""
+    if not isinstance(values, dict):
+        raise ValueError(f"{what} must be an object")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"{what} must be an object with keys among {sorted(fields)}")
+    for name, value in values.items():
+        try:
+            check_value(fields[name], value, f"{what}.{name}")
+        except SequenceTutorError as exc:
+            raise ValueError(str(exc)) from None
+
+
+__all__ = ["add_settings_arguments", "check_stored", "given_settings"]
