@@ -10,7 +10,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
@@ -18,7 +17,7 @@ from envs.rendering import ansi_grid, piano_roll
 from pretrain.models import NoteRNN
 from pretrain.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 from rewards.keys import KeyTables, key_tables
-from rewards.reward_rnn import RewardRNN
+from rewards.reward_rnn import RewardRNN, TorchThreads
 from rewards.theory import TheoryReward
 
 __all__ = ["MAX_MELODY_LENGTH", "SequenceTutorEnv", "check_config", "check_primer"]
@@ -157,7 +156,10 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
       (piano roll).
     * ``vocabulary``: the token vocabulary (default 38 tokens, C3..B5).
     * ``reward_rnn_backend``: ``"auto"``, ``"numpy"`` (fused LSTM step) or ``"torch"``.
-    * ``torch_threads``: torch threads for this process (1; None leaves torch as it is).
+    * ``torch_threads``: None (default: the env changes no torch setting) or the number of
+      torch threads for the env's own Reward RNN calls only (set around each call and
+      restored). On a small shared machine pin the whole process instead, once, with
+      ``torch.set_num_threads(1)`` (the ``sequence-tutor`` commands do).
 
     Vector environment: ``gym.make_vec("SequenceTutor-v0", num_envs=N,
     vectorization_mode="vector_entry_point")`` steps N compositions at once
@@ -189,7 +191,7 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
         *,
         vocabulary: Vocabulary = DEFAULT_VOCABULARY,
         reward_rnn_backend: str = "auto",
-        torch_threads: int | None = 1,
+        torch_threads: int | None = None,
     ) -> None:
         self.melody_length, self.reward_scale, self.note_rnn_weight = check_config(
             melody_length,
@@ -199,8 +201,7 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
             self.metadata["render_modes"],
         )
         self.render_mode = render_mode
-        if torch_threads is not None and torch.get_num_threads() != torch_threads:
-            torch.set_num_threads(torch_threads)  # several threads stall on busy small machines
+        self.torch_threads = TorchThreads(torch_threads)  # around the Reward RNN's calls only
         self.vocabulary = vocabulary
         self.tables = key_tables(key, vocabulary)
         self.key = self.tables.name
@@ -235,7 +236,8 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
             primer = check_primer(primer, self.vocabulary)
         self._primer = primer
         self.theory.reset()
-        self._scorer.prime(primer)
+        with self.torch_threads:
+            self._scorer.prime(primer)
         self._observation.fill(self.pad)
         self._observation[0] = primer[-1]
         self._step = 0
@@ -259,17 +261,18 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
             )
         step = self._step
         terms, theory = self.theory.step_total(action)
-        log_prob = self._scorer.log_prob(action)
-        note_rnn = self.note_rnn_weight * log_prob
-        terms["note_rnn"] = note_rnn
-        reward = theory / self.reward_scale + note_rnn
         self._observation[1 + step] = action
         self._step = step + 1
         terminated = self._step == self.melody_length
-        if terminated:
-            self._needs_reset = True  # the last action needs no next-token distribution
-        else:
-            self._scorer.feed(action)
+        with self.torch_threads:
+            log_prob = self._scorer.log_prob(action)
+            if terminated:
+                self._needs_reset = True  # the last action needs no next-token distribution
+            else:
+                self._scorer.feed(action)
+        note_rnn = self.note_rnn_weight * log_prob
+        terms["note_rnn"] = note_rnn
+        reward = theory / self.reward_scale + note_rnn
         info = {"reward_terms": terms, "step": step, "log_prob": log_prob}
         return self._observation.copy(), reward, terminated, False, info
 
