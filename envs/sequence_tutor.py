@@ -156,10 +156,12 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
       (piano roll).
     * ``vocabulary``: the token vocabulary (default 38 tokens, C3..B5).
     * ``reward_rnn_backend``: ``"auto"``, ``"numpy"`` (fused LSTM step) or ``"torch"``.
-    * ``torch_threads``: None (default: the env changes no torch setting) or the number of
-      torch threads for the env's own Reward RNN calls only (set around each call and
-      restored). On a small shared machine pin the whole process instead, once, with
-      ``torch.set_num_threads(1)`` (the ``sequence-tutor`` commands do).
+    * ``torch_threads``: torch threads for the env's own torch work (building the Reward RNN,
+      and its steps on the torch backend): 1 (default) or any count, set around that work and
+      restored after it, so the process's setting is never changed; None runs it at the
+      process's setting. One thread because several stall on busy small machines (the vector
+      env's GEMM ran 6x slower at 2 threads on 2 busy cores) and because a process whose torch
+      never ran multi-threaded can fork safely (``AsyncVectorEnv``'s default).
 
     Vector environment: ``gym.make_vec("SequenceTutor-v0", num_envs=N,
     vectorization_mode="vector_entry_point")`` steps N compositions at once
@@ -191,7 +193,7 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
         *,
         vocabulary: Vocabulary = DEFAULT_VOCABULARY,
         reward_rnn_backend: str = "auto",
-        torch_threads: int | None = None,
+        torch_threads: int | None = 1,
     ) -> None:
         self.melody_length, self.reward_scale, self.note_rnn_weight = check_config(
             melody_length,
@@ -201,12 +203,17 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
             self.metadata["render_modes"],
         )
         self.render_mode = render_mode
-        self.torch_threads = TorchThreads(torch_threads)  # around the Reward RNN's calls only
+        # torch runs only inside this (construction, reset, step): see TorchThreads
+        self.torch_threads = TorchThreads(torch_threads)
         self.vocabulary = vocabulary
         self.tables = key_tables(key, vocabulary)
         self.key = self.tables.name
         self.theory = TheoryReward(rules, self.melody_length, self.tables, vocabulary)
-        self.reward_rnn = build_reward_rnn(reward_rnn, vocabulary, reward_rnn_backend)
+        with self.torch_threads:  # building the model and the stream runs torch too
+            self.reward_rnn = build_reward_rnn(reward_rnn, vocabulary, reward_rnn_backend)
+            self._scorer = self.reward_rnn.stream()
+        # the numpy backend steps one composition without torch: no thread switch per step
+        self._step_threads = self.torch_threads if self._scorer.runs_torch else TorchThreads(None)
         self.pad = vocabulary.size
         self.action_space = spaces.Discrete(vocabulary.size)
         self.observation_space = spaces.MultiDiscrete(
@@ -215,7 +222,6 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
         self._primer_choices = self.tables.in_key_notes
         self._observation = np.full(1 + self.melody_length, self.pad, dtype=np.int64)
         self._primer = np.zeros(0, dtype=np.int64)
-        self._scorer = self.reward_rnn.stream()
         self._step = 0
         self._needs_reset = True
 
@@ -236,7 +242,7 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
             primer = check_primer(primer, self.vocabulary)
         self._primer = primer
         self.theory.reset()
-        with self.torch_threads:
+        with self._step_threads:
             self._scorer.prime(primer)
         self._observation.fill(self.pad)
         self._observation[0] = primer[-1]
@@ -264,7 +270,7 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
         self._observation[1 + step] = action
         self._step = step + 1
         terminated = self._step == self.melody_length
-        with self.torch_threads:
+        with self._step_threads:
             log_prob = self._scorer.log_prob(action)
             if terminated:
                 self._needs_reset = True  # the last action needs no next-token distribution

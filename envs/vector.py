@@ -141,7 +141,7 @@ class SequenceTutorVectorEnv(VectorEnv):
         *,
         vocabulary: Vocabulary = DEFAULT_VOCABULARY,
         reward_rnn_backend: str = "auto",
-        torch_threads: int | None = None,
+        torch_threads: int | None = 1,
         autoreset_mode: str | AutoresetMode = AutoresetMode.SAME_STEP,
         max_episode_steps: int | None = None,
     ) -> None:
@@ -164,14 +164,17 @@ class SequenceTutorVectorEnv(VectorEnv):
         self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
         self.max_episode_steps = _check_max_episode_steps(max_episode_steps)
         self.render_mode = render_mode
-        self.torch_threads = TorchThreads(torch_threads)  # around the Reward RNN's calls only
+        # torch runs only inside this (construction, reset, step): see TorchThreads
+        self.torch_threads = TorchThreads(torch_threads)
         self.vocabulary = vocabulary
         self.tables = key_tables(key, vocabulary)
         self.key = self.tables.name
         self.theory = BatchTheoryReward(
             self.num_envs, rules, self.melody_length, self.tables, vocabulary
         )
-        self.reward_rnn = build_reward_rnn(reward_rnn, vocabulary, reward_rnn_backend)
+        with self.torch_threads:  # building the model and the stream runs torch too
+            self.reward_rnn = build_reward_rnn(reward_rnn, vocabulary, reward_rnn_backend)
+            self._scorer = self.reward_rnn.batch_stream(self.num_envs)
         self.pad = vocabulary.size
         self.single_action_space = spaces.Discrete(vocabulary.size)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
@@ -185,7 +188,6 @@ class SequenceTutorVectorEnv(VectorEnv):
         empty = np.zeros(0, dtype=np.int64)
         self._primers: list[np.ndarray] = [empty] * self.num_envs
         self._final: list[np.ndarray | None] = [None] * self.num_envs  # last finished tokens
-        self._scorer = self.reward_rnn.batch_stream(self.num_envs)
         self._steps = np.zeros(self.num_envs, dtype=np.int64)  # each composition's step
         self._started = np.zeros(self.num_envs, dtype=bool)  # reset at least once
         self._groups: list[_Group] = []

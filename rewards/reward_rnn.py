@@ -342,10 +342,15 @@ class RewardRNN:
 
 class RewardRNNStream:
     """One composition scored token by token: ``prime(primer)``, then per step
-    ``log_prob(action)`` and ``feed(action)``. Works with every backend."""
+    ``log_prob(action)`` and ``feed(action)``. Works with every backend.
+
+    :ivar runs_torch: whether its steps call torch (the numpy backend steps one composition in
+        numpy alone), so the environment only sets torch's threads around steps that need it.
+    """
 
     def __init__(self, rnn: RewardRNN) -> None:
         self.rnn = rnn
+        self.runs_torch = rnn.backend == "torch"
         self._log_probs: np.ndarray | None = None
         self._state: Any = None
 
