@@ -307,27 +307,92 @@ class SequenceTutorVectorEnv(VectorEnv):
                 "were never reset)"
             )
         actions = self._check_actions(actions)
+        for group in self._groups:
+            if group.ended and self.autoreset_mode is AutoresetMode.DISABLED:
+                ended = np.flatnonzero(group.mask).tolist()
+                raise ResetNeeded(
+                    f"SequenceTutorVectorEnv: compositions {ended} ended; with autoreset_mode "
+                    "DISABLED reset them with reset(options={'reset_mask': mask}) before step()"
+                )
+        if len(self._groups) == 1 and not self._groups[0].ended:
+            group = self._groups[0]
+            if group.index is _ALL:
+                return self._step_together(actions, group)
+        return self._step_groups(actions)
+
+    def _step_together(
+        self, actions: np.ndarray, group: _Group
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Every composition at the same step (normal use): one batched call of each rule."""
+        num_envs = self.num_envs
+        terms = group.theory.step(actions)
+        theory = np.zeros(num_envs)
+        for value in terms.values():
+            theory += value  # in rule order, as the single environment sums them
+        step = group.step
+        self._observations[:, 1 + step] = actions
+        group.step = step + 1
+        self._steps.fill(group.step)
+        done = group.step == self.melody_length
+        limit = self.max_episode_steps is not None and group.step >= self.max_episode_steps
+        with self.torch_threads:
+            log_prob = self._scorer.log_prob(actions)
+            if not (done or limit):  # the last action of an episode needs no next state
+                self._scorer.feed(actions)
+        note_rnn = self.note_rnn_weight * log_prob
+        terms["note_rnn"] = note_rnn
+        rewards = theory / self.reward_scale + note_rnn
+        terminated, truncated = np.full(num_envs, done), np.full(num_envs, limit)
+        step_info = {
+            "reward_terms": terms,
+            "step": np.full(num_envs, step, dtype=np.int64),
+            "log_prob": log_prob,
+        }
+        if not (done or limit):
+            return (
+                self._observations.copy(),
+                rewards,
+                terminated,
+                truncated,
+                _all_info(step_info, num_envs),
+            )
+        self._final = list(self._observations[:, 1 : 1 + group.step].copy())
+        if self.autoreset_mode is not AutoresetMode.SAME_STEP:
+            group.ended = True  # NEXT_STEP resets on the next call, DISABLED waits for reset()
+            return (
+                self._observations.copy(),
+                rewards,
+                terminated,
+                truncated,
+                _all_info(step_info, num_envs),
+            )
+        final_obs = np.empty(num_envs, dtype=object)
+        final_obs[:] = list(self._observations.copy())
+        everyone = np.ones(num_envs, dtype=bool)
+        info = {
+            "final_obs": final_obs,
+            "_final_obs": everyone,
+            "final_info": _all_info(step_info, num_envs),
+            "_final_info": everyone.copy(),
+        }
+        self._restart(everyone)
+        return self._observations.copy(), rewards, terminated, truncated, info
+
+    def _step_groups(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Compositions at different steps (after a partial reset), or NEXT_STEP resets due."""
         num_envs = self.num_envs
         restart = np.zeros(num_envs, dtype=bool)  # NEXT_STEP: reset now, action ignored
         for group in self._groups:
             if group.ended:
-                if self.autoreset_mode is AutoresetMode.DISABLED:
-                    ended = np.flatnonzero(group.mask).tolist()
-                    raise ResetNeeded(
-                        f"SequenceTutorVectorEnv: compositions {ended} ended; with "
-                        "autoreset_mode DISABLED reset them with "
-                        "reset(options={'reset_mask': mask}) before step()"
-                    )
                 restart |= group.mask
         stepping = [group for group in self._groups if not group.ended]
-        if len(stepping) == 1 and stepping[0].index is _ALL:  # lock-step: one batched call
-            terms = stepping[0].theory.step(actions)
-        else:
-            terms = {name: np.zeros(num_envs) for name in self.theory.names}
-            for group in stepping:
-                part = group.theory.step(np.ascontiguousarray(actions[group.index]))
-                for name, value in part.items():
-                    terms[name][group.index] = value
+        terms = {name: np.zeros(num_envs) for name in self.theory.names}
+        for group in stepping:
+            part = group.theory.step(np.ascontiguousarray(actions[group.index]))
+            for name, value in part.items():
+                terms[name][group.index] = value
         theory = np.zeros(num_envs)
         for value in terms.values():
             theory += value  # in rule order, as the single environment sums them
@@ -449,6 +514,20 @@ class SequenceTutorVectorEnv(VectorEnv):
         if tokens.size == 0:
             raise ValueError("nothing to export: the composition is empty (step the env first)")
         return write_melody(tokens, path, vocabulary=self.vocabulary, key=self.tables.signature_key)
+
+
+def _all_info(step_info: dict[str, Any], num_envs: int) -> dict[str, Any]:
+    """``step_info`` of every composition, laid out as ``SyncVectorEnv`` merges sub-env infos
+    (the values are this step's fresh arrays; every ``"_key"`` mask is its own array)."""
+    return _with_masks(step_info, np.ones(num_envs, dtype=bool))
+
+
+def _with_masks(step_info: dict[str, Any], everyone: np.ndarray) -> dict[str, Any]:
+    info: dict[str, Any] = {}
+    for key, value in step_info.items():
+        info[key] = _with_masks(value, everyone) if isinstance(value, dict) else value
+        info[f"_{key}"] = everyone.copy()
+    return info
 
 
 def _masked_info(step_info: dict[str, Any], mask: np.ndarray) -> dict[str, Any]:
