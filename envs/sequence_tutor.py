@@ -165,7 +165,13 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
 
     Vector environment: ``gym.make_vec("SequenceTutor-v0", num_envs=N,
     vectorization_mode="vector_entry_point")`` steps N compositions at once
-    (:class:`envs.SequenceTutorVectorEnv`).
+    (:class:`envs.SequenceTutorVectorEnv`; ``autoreset_mode`` SAME_STEP, NEXT_STEP or DISABLED,
+    ``max_episode_steps``, ``reset(options={"reset_mask": ...})``). ``SyncVectorEnv``,
+    ``AsyncVectorEnv`` and SB3's vec envs take the single environment.
+
+    Copies: ``copy.deepcopy``, ``pickle``, ``cloudpickle`` and ``dill`` give an environment
+    that continues bit-identically from the same state (same observations and rewards on every
+    step), for both Reward RNN backends and for the vector environment.
 
     ## References
 
@@ -177,6 +183,13 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
 
     * v0: initial version (rl_tuner's rules for any music21 key, LSTM or RHN Reward RNN,
       fixed-length episodes, ansi / rgb_array render, MIDI / MusicXML export).
+    * v0, later fixes (observations and rewards of a fresh env unchanged, bit for bit): copies
+      and pickles are exact (a deep copy of the numpy Reward RNN used to score from stale
+      buffers, and the env did not pickle); the env no longer sets torch's thread count for
+      the whole process (``torch_threads`` now scopes its own torch work); the vector env gained
+      ``autoreset_mode`` (NEXT_STEP, DISABLED), ``max_episode_steps`` and ``reset_mask``, and
+      its info on a finishing step has ``SyncVectorEnv``'s layout (the step's terms under
+      ``final_info`` only, not repeated at the top level).
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 8}
