@@ -276,7 +276,7 @@ class SequenceTutorVectorEnv(VectorEnv):
             if keep.sum() < group.mask.sum():
                 group = self._replayed(keep, group.step, group.ended)
             groups.append(group)
-        theory = reused or self._batch_theory(int(mask.sum()))
+        theory = reused if reused is not None else self._batch_theory(int(mask.sum()))
         theory.reset()
         groups.append(_Group(mask, theory))
         self._groups = groups
@@ -414,10 +414,12 @@ class SequenceTutorVectorEnv(VectorEnv):
         for group in stepping:
             group.step += 1
             group.ended = bool(ended[group.mask][0])
-        with self.torch_threads:
-            log_prob = self._scorer.log_prob(actions)
-            if (stepped & ~ended).any():  # the last action of an episode needs no next state
-                self._scorer.feed(actions)
+        log_prob = np.zeros(num_envs)
+        if stepped.any():  # (a NEXT_STEP call that only resets needs no Reward RNN)
+            with self.torch_threads:
+                log_prob = self._scorer.log_prob(actions)
+                if (stepped & ~ended).any():  # the last action of an episode needs no next state
+                    self._scorer.feed(actions)
         note_rnn = self.note_rnn_weight * log_prob
         terms["note_rnn"] = note_rnn
         rewards = theory / self.reward_scale + note_rnn
