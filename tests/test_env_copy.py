@@ -164,3 +164,34 @@ def test_the_fused_copy_owns_its_buffers():
     batch = pickle.loads(pickle.dumps(RewardRNN(backend="numpy").batch_stream(2)))
     assert np.shares_memory(batch._x_torch.numpy(), batch.x)
     assert np.shares_memory(batch._y_torch.numpy(), batch.y)
+
+
+class TonicCounter:
+    """A stateful user rule (reward, then update) defined at module level, so it pickles."""
+
+    name = "tonic_counter"
+
+    def reset(self, composition):
+        self.count = 0
+
+    def reward(self, composition, action):
+        return float(self.count)
+
+    def update(self, composition, action):
+        self.count += int(action == composition.key.tonic_token)
+
+
+@pytest.mark.parametrize("copier", sorted(COPIERS))
+def test_stateful_user_rules_are_copied_with_the_env(copier):
+    """The copy steps its own copy of a user rule: the steppers are bound to the copy's rules,
+    not (as closures were) to the original's."""
+    env = gym.make("SequenceTutor-v0", rules=[TonicCounter(), "key"], melody_length=8).unwrapped
+    env.reset(seed=0)
+    env.step(14)
+    env.step(14)
+    clone = COPIERS[copier](env)
+    for _ in range(3):  # the clone counts on alone
+        clone.step(14)
+    got = [env.step(a)[4]["reward_terms"]["tonic_counter"] for a in (14, 16, 14)]
+    assert got == [2.0, 3.0, 3.0]  # the original's count is untouched by the clone's steps
+    assert clone.step(16)[4]["reward_terms"]["tonic_counter"] == 5.0
