@@ -10,7 +10,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
@@ -18,7 +17,7 @@ from envs.rendering import ansi_grid, piano_roll
 from pretrain.models import NoteRNN
 from pretrain.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 from rewards.keys import KeyTables, key_tables
-from rewards.reward_rnn import RewardRNN
+from rewards.reward_rnn import RewardRNN, TorchThreads
 from rewards.theory import TheoryReward
 
 __all__ = ["MAX_MELODY_LENGTH", "SequenceTutorEnv", "check_config", "check_primer"]
@@ -157,11 +156,22 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
       (piano roll).
     * ``vocabulary``: the token vocabulary (default 38 tokens, C3..B5).
     * ``reward_rnn_backend``: ``"auto"``, ``"numpy"`` (fused LSTM step) or ``"torch"``.
-    * ``torch_threads``: torch threads for this process (1; None leaves torch as it is).
+    * ``torch_threads``: torch threads for the env's own torch work (building the Reward RNN,
+      and its steps on the torch backend): 1 (default) or any count, set around that work and
+      restored after it, so the process's setting is never changed; None runs it at the
+      process's setting. One thread because several stall on busy small machines (the vector
+      env's GEMM ran 6x slower at 2 threads on 2 busy cores) and because a process whose torch
+      never ran multi-threaded can fork safely (``AsyncVectorEnv``'s default).
 
     Vector environment: ``gym.make_vec("SequenceTutor-v0", num_envs=N,
     vectorization_mode="vector_entry_point")`` steps N compositions at once
-    (:class:`envs.SequenceTutorVectorEnv`).
+    (:class:`envs.SequenceTutorVectorEnv`; ``autoreset_mode`` SAME_STEP, NEXT_STEP or DISABLED,
+    ``max_episode_steps``, ``reset(options={"reset_mask": ...})``). ``SyncVectorEnv``,
+    ``AsyncVectorEnv`` and SB3's vec envs take the single environment.
+
+    Copies: ``copy.deepcopy``, ``pickle``, ``cloudpickle`` and ``dill`` give an environment
+    that continues bit-identically from the same state (same observations and rewards on every
+    step), for both Reward RNN backends and for the vector environment.
 
     ## References
 
@@ -173,6 +183,13 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
 
     * v0: initial version (rl_tuner's rules for any music21 key, LSTM or RHN Reward RNN,
       fixed-length episodes, ansi / rgb_array render, MIDI / MusicXML export).
+    * v0, later fixes (observations and rewards of a fresh env unchanged, bit for bit): copies
+      and pickles are exact (a deep copy of the numpy Reward RNN used to score from stale
+      buffers, and the env did not pickle); the env no longer sets torch's thread count for
+      the whole process (``torch_threads`` now scopes its own torch work); the vector env gained
+      ``autoreset_mode`` (NEXT_STEP, DISABLED), ``max_episode_steps`` and ``reset_mask``, and
+      its info on a finishing step has ``SyncVectorEnv``'s layout (the step's terms under
+      ``final_info`` only, not repeated at the top level).
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 8}
@@ -199,13 +216,20 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
             self.metadata["render_modes"],
         )
         self.render_mode = render_mode
-        if torch_threads is not None and torch.get_num_threads() != torch_threads:
-            torch.set_num_threads(torch_threads)  # several threads stall on busy small machines
+        # Per instance: wrappers write into it (Gymnasium 1.1's SyncVectorEnv adds its
+        # autoreset_mode), and the class dict is shared by every env.
+        self.metadata = dict(type(self).metadata)
+        # torch runs only inside this (construction, reset, step): see TorchThreads
+        self.torch_threads = TorchThreads(torch_threads)
         self.vocabulary = vocabulary
         self.tables = key_tables(key, vocabulary)
         self.key = self.tables.name
         self.theory = TheoryReward(rules, self.melody_length, self.tables, vocabulary)
-        self.reward_rnn = build_reward_rnn(reward_rnn, vocabulary, reward_rnn_backend)
+        with self.torch_threads:  # building the model and the stream runs torch too
+            self.reward_rnn = build_reward_rnn(reward_rnn, vocabulary, reward_rnn_backend)
+            self._scorer = self.reward_rnn.stream()
+        # the numpy backend steps one composition without torch: no thread switch per step
+        self._step_threads = self.torch_threads if self._scorer.runs_torch else TorchThreads(None)
         self.pad = vocabulary.size
         self.action_space = spaces.Discrete(vocabulary.size)
         self.observation_space = spaces.MultiDiscrete(
@@ -214,7 +238,6 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
         self._primer_choices = self.tables.in_key_notes
         self._observation = np.full(1 + self.melody_length, self.pad, dtype=np.int64)
         self._primer = np.zeros(0, dtype=np.int64)
-        self._scorer = self.reward_rnn.stream()
         self._step = 0
         self._needs_reset = True
 
@@ -235,7 +258,8 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
             primer = check_primer(primer, self.vocabulary)
         self._primer = primer
         self.theory.reset()
-        self._scorer.prime(primer)
+        with self._step_threads:
+            self._scorer.prime(primer)
         self._observation.fill(self.pad)
         self._observation[0] = primer[-1]
         self._step = 0
@@ -259,17 +283,18 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
             )
         step = self._step
         terms, theory = self.theory.step_total(action)
-        log_prob = self._scorer.log_prob(action)
-        note_rnn = self.note_rnn_weight * log_prob
-        terms["note_rnn"] = note_rnn
-        reward = theory / self.reward_scale + note_rnn
         self._observation[1 + step] = action
         self._step = step + 1
         terminated = self._step == self.melody_length
-        if terminated:
-            self._needs_reset = True  # the last action needs no next-token distribution
-        else:
-            self._scorer.feed(action)
+        with self._step_threads:
+            log_prob = self._scorer.log_prob(action)
+            if terminated:
+                self._needs_reset = True  # the last action needs no next-token distribution
+            else:
+                self._scorer.feed(action)
+        note_rnn = self.note_rnn_weight * log_prob
+        terms["note_rnn"] = note_rnn
+        reward = theory / self.reward_scale + note_rnn
         info = {"reward_terms": terms, "step": step, "log_prob": log_prob}
         return self._observation.copy(), reward, terminated, False, info
 

@@ -32,7 +32,14 @@ from pretrain.errors import SequenceTutorError
 from pretrain.models import LSTMNoteRNN, NoteRNN
 from pretrain.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 
-__all__ = ["BACKENDS", "BatchRewardRNNStream", "RewardRNN", "RewardRNNStream", "load_reward_model"]
+__all__ = [
+    "BACKENDS",
+    "BatchRewardRNNStream",
+    "RewardRNN",
+    "RewardRNNStream",
+    "TorchThreads",
+    "load_reward_model",
+]
 
 BACKENDS = ("auto", "numpy", "torch")
 
@@ -61,6 +68,41 @@ def load_reward_model(
             )
         model, meta = load_note_rnn(Path(checkpoint), vocabulary=vocabulary)
     return model, meta
+
+
+class TorchThreads:
+    """A reusable context: torch runs ``threads`` intra-op threads inside it and the process's
+    own setting is restored on leaving (``None``: a no-op, torch is left as it is).
+
+    The environments wrap their own Reward RNN calls in one, so ``torch_threads=1`` pins only
+    their work and never the agent's training that runs next to them."""
+
+    __slots__ = ("_saved", "threads")
+
+    def __init__(self, threads: int | None = None) -> None:
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1
+        ):
+            raise ValueError(f"torch_threads must be None or an integer >= 1, got {threads!r}")
+        self.threads = None if threads is None else int(threads)
+        self._saved: int | None = None
+
+    def __enter__(self) -> TorchThreads:
+        self._saved = None
+        if self.threads is not None:
+            saved = torch.get_num_threads()
+            if saved != self.threads:
+                torch.set_num_threads(self.threads)
+                self._saved = saved
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._saved is not None:
+            torch.set_num_threads(self._saved)
+            self._saved = None
+
+    def __repr__(self) -> str:
+        return f"TorchThreads({self.threads!r})"
 
 
 class RewardRNN:
@@ -143,10 +185,25 @@ class RewardRNN:
         weight = output.weight.detach().double().numpy().T
         self._output = _f32(0.5 * weight)
         self._output_bias = _f32(output.bias.detach().double().numpy())
-        self._recurrent_torch = [torch.from_numpy(w) for w in self._recurrent]
-        self._output_torch = torch.from_numpy(self._output)
+        self._bind_views()
         # |logit| <= sum |W| + |b| since |h| <= 1: decides whether exp() can overflow
         self._max_logit = float(np.abs(weight).sum(axis=0).max() + np.abs(self._output_bias).max())
+
+    def _bind_views(self) -> None:
+        # torch views of the numpy weights (for torch.mm); rebuilt after copy and pickle
+        self._recurrent_torch = [torch.from_numpy(w) for w in self._recurrent]
+        self._output_torch = torch.from_numpy(self._output)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_recurrent_torch", None)
+        state.pop("_output_torch", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.backend == "numpy":
+            self._bind_views()
 
     # ---------------------------------------------------------------------------------------
     # state and steps
@@ -207,6 +264,17 @@ class RewardRNN:
                 part[:, index] = value[:, 0]
             return state
         return _replace_torch_state(self.model, state, index, new)
+
+    def scatter(self, state: Any, rows: np.ndarray, new: Any) -> Any:
+        """A copy of ``state`` with compositions ``rows`` replaced by the batch ``new`` (one
+        composition of ``new`` per row, in order)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.backend == "numpy":
+            parts = tuple(part.copy() for part in state)
+            for part, value in zip(parts, new):
+                part[:, rows] = value
+            return parts
+        return _scatter_torch_state(self.model, state, rows, new)
 
     def log_probs_of(self, sequences: np.ndarray) -> np.ndarray:
         """``log p(x_{t+1} | x_{<=t})`` of whole token sequences ``[B, T]`` (``[B, T - 1]``
@@ -274,10 +342,15 @@ class RewardRNN:
 
 class RewardRNNStream:
     """One composition scored token by token: ``prime(primer)``, then per step
-    ``log_prob(action)`` and ``feed(action)``. Works with every backend."""
+    ``log_prob(action)`` and ``feed(action)``. Works with every backend.
+
+    :ivar runs_torch: whether its steps call torch (the numpy backend steps one composition in
+        numpy alone), so the environment only sets torch's threads around steps that need it.
+    """
 
     def __init__(self, rnn: RewardRNN) -> None:
         self.rnn = rnn
+        self.runs_torch = rnn.backend == "torch"
         self._log_probs: np.ndarray | None = None
         self._state: Any = None
 
@@ -334,6 +407,28 @@ class _FusedStream(RewardRNNStream):
         self.y = np.zeros(size + 5 * hidden, np.float32)  # [logits | o, i, f, g | c]
         self.product = np.zeros(2 * hidden, np.float32)
         self.tanh_cell = np.zeros(hidden, np.float32)
+        self._bind_views()
+        self.token = -1  # one-hot index set in x (-1: none)
+        self.projected = False  # y holds x @ W for the current x
+
+    # the views below alias x, y and product; copy and pickle keep only the buffers and rebind
+    # the views (a deep copy would otherwise turn every view into a separate array)
+    _VIEWS = (
+        "_projection",
+        "_logits",
+        "_gates",
+        "_sigmoid_gates",
+        "_output_gate",
+        "_input_forget",
+        "_candidate_cell",
+        "_cell",
+        "_h",
+        "_product_a",
+        "_product_b",
+    )
+
+    def _bind_views(self) -> None:
+        hidden, size = self.hidden, self.size
         y, h4 = self.y, size + 4 * hidden
         self._projection = y[:h4]
         self._logits = y[:size]
@@ -346,10 +441,13 @@ class _FusedStream(RewardRNNStream):
         self._h = self.x[:hidden]
         self._product_a = self.product[:hidden]
         self._product_b = self.product[hidden:]
-        self.token = -1  # one-hot index set in x (-1: none)
-        self.projected = False  # y holds x @ W for the current x
-        self.exp_logits = np.ones(size, self.exp_dtype)
-        self.total = 1.0
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in self._VIEWS}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._bind_views()
 
     def _project(self, token: int) -> None:
         x = self.x
@@ -400,7 +498,11 @@ class _FusedStream(RewardRNNStream):
 
 class BatchRewardRNNStream:
     """N compositions scored token by token: ``prime(primers)``, then per step
-    ``log_prob(actions) -> float64[N]`` and ``feed(actions)``. Works with every backend."""
+    ``log_prob(actions) -> float64[N]`` and ``feed(actions)``. Works with every backend.
+
+    ``prime(primers, rows=...)`` restarts only some compositions (the others keep their state):
+    rows are independent, so every composition's log-probabilities depend on its own tokens only.
+    """
 
     def __init__(self, rnn: RewardRNN, num_envs: int) -> None:
         self.rnn = rnn
@@ -409,16 +511,38 @@ class BatchRewardRNNStream:
         self._log_probs: np.ndarray | None = None
         self._state: Any = None
 
-    def prime(self, primers: Sequence[Sequence[int] | np.ndarray]) -> None:
-        if len(primers) != self.num_envs:
-            raise ValueError(f"got {len(primers)} primers for {self.num_envs} compositions")
-        self._log_probs, self._state = self.rnn.prime(primers)
+    def prime(
+        self, primers: Sequence[Sequence[int] | np.ndarray], rows: np.ndarray | None = None
+    ) -> None:
+        """Start compositions ``rows`` (default: all) over, each from its primer."""
+        if rows is None:
+            if len(primers) != self.num_envs:
+                raise ValueError(f"got {len(primers)} primers for {self.num_envs} compositions")
+            self._log_probs, self._state = self.rnn.prime(primers)
+            return
+        rows = _check_rows(rows, len(primers), self.num_envs)
+        log_probs, state = self.rnn.prime(primers)
+        if self._state is None:  # nothing primed yet: start every other row from a zero state
+            self._log_probs = np.zeros((self.num_envs, self.rnn.vocab_size), np.float32)
+            self._state = self.rnn.initial_state(self.num_envs)
+        self._log_probs = self._log_probs.copy()
+        self._log_probs[rows] = log_probs
+        self._state = self.rnn.scatter(self._state, rows, state)
 
     def log_prob(self, tokens: np.ndarray) -> np.ndarray:
         return self._log_probs[self._index, tokens].astype(np.float64)
 
     def feed(self, tokens: np.ndarray) -> None:
         self._log_probs, self._state = self.rnn.step(tokens, self._state)
+
+
+def _check_rows(rows: Any, count: int, num_envs: int) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    if rows.size != count:
+        raise ValueError(f"got {count} primers for {rows.size} rows")
+    if rows.size and (rows.min() < 0 or rows.max() >= num_envs):
+        raise ValueError(f"rows must lie in 0..{num_envs - 1}, got {rows.tolist()}")
+    return rows
 
 
 class _FusedBatchStream(BatchRewardRNNStream):
@@ -452,15 +576,37 @@ class _FusedBatchStream(BatchRewardRNNStream):
         self.cell = np.zeros((num_envs, hidden), np.float32)
         self.scratch = np.zeros((num_envs, hidden), np.float32)
         self.gathered = np.zeros((num_envs, 4 * hidden), np.float32)
-        self._x_torch, self._y_torch = torch.from_numpy(self.x), torch.from_numpy(self.y)
-        self._gates_torch = self._y_torch[:, size:]
+        self._bind_views()
         self.projected = False
+
+    def _bind_views(self) -> None:
+        # torch views of x and y (torch.mm writes into y); copy and pickle rebind them to the
+        # copy's own buffers instead of giving it separate tensors
+        self._x_torch, self._y_torch = torch.from_numpy(self.x), torch.from_numpy(self.y)
+        self._gates_torch = self._y_torch[:, self.size :]
+
+    def __getstate__(self) -> dict[str, Any]:
+        views = ("_x_torch", "_y_torch", "_gates_torch")
+        return {k: v for k, v in self.__dict__.items() if k not in views}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._bind_views()
 
     def _project(self) -> None:
         torch.mm(self._x_torch, self.weights, out=self._y_torch)
         self.projected = True
 
-    def prime(self, primers: Sequence[Sequence[int] | np.ndarray]) -> None:
+    def prime(
+        self, primers: Sequence[Sequence[int] | np.ndarray], rows: np.ndarray | None = None
+    ) -> None:
+        if rows is not None:  # restart some rows: prime them apart, then copy their state in
+            rows = _check_rows(rows, len(primers), self.num_envs)
+            h, c = self._primed(primers)
+            self.x[rows, : self.hidden] = h
+            self.cell[rows] = c
+            self.projected = False
+            return
         if len(primers) != self.num_envs:
             raise ValueError(f"got {len(primers)} primers for {self.num_envs} compositions")
         self.x[:, : self.hidden] = 0.0
@@ -478,28 +624,35 @@ class _FusedBatchStream(BatchRewardRNNStream):
                 self.feed(column)
             return
         # unequal primers: feed each composition alone (rows are independent)
-        saved = [(p, self._prime_one(p)) for p in primers]
-        for row, (_, (h, c)) in enumerate(saved):
-            self.x[row, : self.hidden] = h
-            self.cell[row] = c
+        self.x[:, : self.hidden], self.cell[:] = self._primed(primers)
         self.projected = False
 
-    def _prime_one(self, primer: np.ndarray):
-        single = _FusedBatchStream.__new__(_FusedBatchStream)
-        single.__dict__.update(self.__dict__)
-        single.num_envs = 1
-        single.x = np.zeros((1, self.hidden + 1), np.float32)
-        single.x[0, self.hidden] = 1.0
-        single.y = np.zeros((1, self.y.shape[1]), np.float32)
-        single.cell = np.zeros((1, self.hidden), np.float32)
-        single.scratch = np.zeros((1, self.hidden), np.float32)
-        single.gathered = np.zeros((1, 4 * self.hidden), np.float32)
-        single._x_torch, single._y_torch = torch.from_numpy(single.x), torch.from_numpy(single.y)
-        single._gates_torch = single._y_torch[:, self.size :]
-        single.projected = False
-        for token in primer.tolist():
-            single.feed(np.array([token]))
-        return single.x[0, : self.hidden].copy(), single.cell[0].copy()
+    def _primed(self, primers: Sequence[Sequence[int] | np.ndarray]) -> tuple[np.ndarray, ...]:
+        """``(h, c)`` of ``len(primers)`` compositions after their primers (scratch buffers)."""
+        primers = [np.asarray(p, dtype=np.int64).reshape(-1) for p in primers]
+        if len({p.size for p in primers}) > 1:
+            parts = [self._primed([p]) for p in primers]
+            return tuple(np.concatenate([part[i] for part in parts]) for i in range(2))
+        scratch = self._scratch(len(primers))
+        for column in np.stack(primers).T:
+            scratch.feed(np.ascontiguousarray(column))
+        return scratch.x[:, : self.hidden].copy(), scratch.cell.copy()
+
+    def _scratch(self, num_envs: int) -> _FusedBatchStream:
+        """A stream of ``num_envs`` fresh compositions sharing this one's weights."""
+        scratch = _FusedBatchStream.__new__(_FusedBatchStream)
+        scratch.__dict__.update(self.__dict__)
+        scratch.num_envs = num_envs
+        scratch._index = np.arange(num_envs)
+        scratch.x = np.zeros((num_envs, self.hidden + 1), np.float32)
+        scratch.x[:, self.hidden] = 1.0
+        scratch.y = np.zeros((num_envs, self.y.shape[1]), np.float32)
+        scratch.cell = np.zeros((num_envs, self.hidden), np.float32)
+        scratch.scratch = np.zeros((num_envs, self.hidden), np.float32)
+        scratch.gathered = np.zeros((num_envs, 4 * self.hidden), np.float32)
+        scratch._bind_views()
+        scratch.projected = False
+        return scratch
 
     def log_prob(self, tokens: np.ndarray) -> np.ndarray:
         if not self.projected:
@@ -541,9 +694,10 @@ class _FusedBatchStream(BatchRewardRNNStream):
 
 
 def _matmul(a: np.ndarray, b: np.ndarray, b_torch: torch.Tensor) -> np.ndarray:
-    """``a @ b`` in float32. Batches go through torch, whose thread count the environment sets
-    to one: numpy's OpenBLAS starts its own threads for GEMMs, and on a busy two-core machine a
-    [256, 100] x [100, 400] product then took 18 ms instead of 0.6 ms."""
+    """``a @ b`` in float32. Batches go through torch, whose threads the user (or the
+    environment's ``torch_threads``) controls: numpy's OpenBLAS starts its own threads for GEMMs,
+    and on a busy two-core machine a [256, 100] x [100, 400] product then took 18 ms instead of
+    0.6 ms."""
     if a.shape[0] < 8:
         return a @ b
     out = np.empty((a.shape[0], b.shape[1]), dtype=np.float32)
@@ -578,3 +732,12 @@ def _replace_torch_state(model: NoteRNN, state: Any, index: int, new: Any) -> An
         part.narrow(_batch_dim(model, part), index, 1).copy_(value)
         parts.append(part)
     return tuple(parts)
+
+
+def _scatter_torch_state(model: NoteRNN, state: Any, rows: np.ndarray, new: Any) -> Any:
+    index = torch.as_tensor(rows)
+    with torch.inference_mode():
+        return tuple(
+            part.clone().index_copy_(_batch_dim(model, part), index, value)
+            for part, value in zip(state, new)
+        )

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,28 +35,30 @@ def _method(rule: Any, name: str):
 
 def _stepper(rule: Any):
     """A ``step(composition, action) -> float`` for any rule: the built-ins' own, else
-    ``reward`` then ``update`` (user rules' values converted to Python floats)."""
+    ``reward`` then ``update`` (user rules' values converted to Python floats).
+
+    Module-level functions bound with :func:`functools.partial` (never closures), so a
+    :class:`TheoryReward` pickles and ``copy.deepcopy`` rebinds the copy's own rules."""
     from rewards.rules import Rule  # noqa: PLC0415
 
     if isinstance(rule, Rule) and not isinstance(rule, FunctionRule):
         return rule.step
     reward, update = rule.reward, getattr(rule, "update", None)
     if callable(getattr(rule, "step", None)):
-        step = rule.step
-        return lambda composition, action: float(step(composition, action))
+        return functools.partial(_as_float, rule.step)
     if update is None:
-        return lambda composition, action: float(reward(composition, action))
-
-    def step(composition: Composition, action: int) -> float:
-        term = float(reward(composition, action))
-        update(composition, action)
-        return term
-
-    return step
+        return functools.partial(_as_float, reward)
+    return functools.partial(_reward_then_update, reward, update)
 
 
-def _float(reward):
-    return lambda composition, action: float(reward(composition, action))
+def _as_float(function: Any, composition: Any, action: int) -> float:
+    return float(function(composition, action))
+
+
+def _reward_then_update(reward: Any, update: Any, composition: Any, action: int) -> float:
+    term = float(reward(composition, action))
+    update(composition, action)
+    return term
 
 
 class TheoryReward:
@@ -80,7 +83,9 @@ class TheoryReward:
         self.rules: list[RuleLike] = check_rules(rules, self.tables, vocabulary)
         self.names = tuple(rule.name for rule in self.rules)
         self.composition = Composition(melody_length, self.tables)
-        self._rewards = [(rule.name, _float(rule.reward)) for rule in self.rules]
+        self._rewards = [
+            (rule.name, functools.partial(_as_float, rule.reward)) for rule in self.rules
+        ]
         self._steps = [(rule.name, _stepper(rule)) for rule in self.rules]
         self._resets = [m for m in (_method(r, "reset") for r in self.rules) if m is not None]
         self.reset()

@@ -314,3 +314,52 @@ def test_sb3_subproc_vec_env():
         assert done.all() and np.isfinite(reward).all()
     finally:
         venv.close()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_the_env_changes_no_process_wide_torch_setting(backend):
+    """``gym.make`` once called ``torch.set_num_threads(1)`` for the whole process, silently
+    halving an agent trained next to it; the env now pins only its own torch work."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        env = gym.make("SequenceTutor-v0", reward_rnn_backend=backend, melody_length=4)
+        venv = gym.make_vec(
+            "SequenceTutor-v0",
+            num_envs=9,
+            vectorization_mode="vector_entry_point",
+            reward_rnn_backend=backend,
+            melody_length=4,
+        )
+        env.reset(seed=0)
+        venv.reset(seed=0)
+        for _ in range(4):  # a whole episode, autoreset included
+            env.step(14)
+            venv.step(np.full(9, 14))
+        env.reset()
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(saved)
+
+
+def test_torch_threads_scope():
+    from rewards.reward_rnn import TorchThreads
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        scope = TorchThreads(1)
+        with scope:
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with scope:  # reusable
+            assert torch.get_num_threads() == 1
+        with TorchThreads(None):
+            assert torch.get_num_threads() == 2
+        with pytest.raises(ValueError, match="torch_threads must be None or an integer >= 1"):
+            SequenceTutorEnv(torch_threads=0)
+        with pytest.raises(ValueError, match="got True"):
+            TorchThreads(True)
+        assert SequenceTutorEnv(torch_threads=None).torch_threads.threads is None
+    finally:
+        torch.set_num_threads(saved)

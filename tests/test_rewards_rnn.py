@@ -179,3 +179,29 @@ def test_batch_stream_equals_the_model(backend):
     )
     with pytest.raises(ValueError, match="primers for 4"):
         stream.prime([[1]])
+
+
+@pytest.mark.parametrize(
+    ("backend", "config"),
+    [("numpy", {}), ("torch", {}), ("numpy", {"num_layers": 2, "hidden_size": 24})],
+)
+def test_batch_stream_restarts_some_rows(backend, config):
+    """``prime(primers, rows=...)`` restarts those rows; the others go on untouched (the vector
+    env's partial resets). Fused one-layer stream, generic numpy and torch streams."""
+    model = random_model(**config)
+    rnn = RewardRNN(model, backend=backend)
+    expected = torch_log_probs(model, SEQUENCES)
+    stream = rnn.batch_stream(len(SEQUENCES))
+    stream.prime([[int(s[0])] for s in SEQUENCES])
+    for t in range(1, 5):
+        stream.feed(SEQUENCES[:, t])
+    untouched = stream.log_prob(SEQUENCES[:, 5])
+    stream.prime([SEQUENCES[1, :3], SEQUENCES[3, :1]], rows=[1, 3])
+    got = stream.log_prob(np.array([SEQUENCES[0, 5], SEQUENCES[1, 3], SEQUENCES[2, 5], 0]))
+    assert got[[0, 2]].tolist() == untouched[[0, 2]].tolist()  # exactly: rows independent
+    np.testing.assert_allclose(got[1], expected[1, 2], atol=1e-5)
+    np.testing.assert_allclose(stream.log_prob(SEQUENCES[:, 1])[3], expected[3, 0], atol=1e-5)
+    with pytest.raises(ValueError, match="got 1 primers for 2 rows"):
+        stream.prime([[1]], rows=[0, 1])
+    with pytest.raises(ValueError, match="rows must lie in 0..3"):
+        stream.prime([[1]], rows=[4])
