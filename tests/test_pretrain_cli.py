@@ -84,7 +84,32 @@ def test_small_run_writes_checkpoint_and_protects_it(data_folder, tmp_path, caps
         (["--dropout", "1.5"], "--dropout 1.5: expected a number in [0, 1)"),
         (["--lr", "0"], "--lr 0.0: expected a number > 0"),
         (["--max-minutes", "-2"], "--max-minutes -2.0: expected a number > 0"),
-        (["--depth", "2"], "--depth applies to --model rhn only"),
+        (["--depth", "0", "--model", "dtrnn"], "--depth 0: expected an integer >= 1"),
+        (["--depth", "2"], "--depth applies to --model rhn or dtrnn only"),
+        (["--parameters", "5000"], "--parameters applies to --model rhn or dtrnn only"),
+        (["--parameters", "0", "--model", "dtrnn"], "--parameters 0: expected an integer >= 1"),
+        (
+            ["--model", "rhn", "--depth", "10", "--parameters", "2000"],
+            "--depth 10: too deep for a budget of 2000 parameters (a rhn of this depth would "
+            "have 7 units, fewer than 8); lower --depth or raise --parameters",
+        ),
+        (
+            ["--model", "dtrnn", "--depth", "64", "--parameters", "5000"],
+            "--depth 64: too deep for a budget of 5000 parameters (a dtrnn of this depth would "
+            "have 7 units, fewer than 8); lower --depth or raise --parameters",
+        ),
+        (
+            ["--model", "dtrnn", "--hidden", "8", "--parameters", "5000"],
+            "--hidden and --parameters: choose one (--parameters sizes --hidden)",
+        ),
+        (
+            ["--model", "dtrnn", "--transform-bias", "-1"],
+            "--transform-bias applies to --model rhn only (no gates here)",
+        ),
+        (
+            ["--model", "dtrnn", "--layers", "2"],
+            "--layers applies to --model lstm only (the dtrnn has --depth)",
+        ),
         (["--resume", "--overwrite"], "--resume and --overwrite: choose one"),
     ],
 )
