@@ -20,8 +20,6 @@ ACT_SPACE = spaces.Discrete(V)
 
 
 def note_rnn(kind: str = "lstm"):
-    if kind == "rhn":
-        pytest.importorskip("pretrain.rhn")
     torch.manual_seed(0)
     model = build_note_rnn(NoteRNNConfig(kind=kind, hidden_size=10, depth=2)).eval()
     with torch.no_grad():  # sharper than the init so p is far from uniform
@@ -49,7 +47,7 @@ def note_rnn_log_probs(rnn, prefix: list[int]) -> torch.Tensor:
     return torch.log_softmax(logits[0, -1], dim=-1)
 
 
-@pytest.mark.parametrize("kind", ["lstm", "rhn"])
+@pytest.mark.parametrize("kind", ["lstm", "rhn", "dtrnn"])
 @pytest.mark.parametrize("algo", ["q", "psi", "g"])
 def test_boltzmann_policy_equals_the_note_rnn_before_training(algo, kind):
     policy, rnn = make_policy(algo, kind)
@@ -96,7 +94,7 @@ def test_padded_forward_equals_the_unpadded_prefix_and_sequence_values():
     assert torch.allclose(first, all_prefixes[1], atol=1e-6)
 
 
-@pytest.mark.parametrize("kind", ["lstm", "rhn"])
+@pytest.mark.parametrize("kind", ["lstm", "rhn", "dtrnn"])
 @pytest.mark.parametrize("algo", ["psi", "g"])
 def test_recurrent_actor_matches_rereading_the_melody(algo, kind):
     policy, _ = make_policy(algo, kind)
