@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dropout",
         type=float,
         default=None,
-        help="variational dropout (RHN; default 0)" + _DEFAULT_IN_TEXT,
+        help="variational dropout (RHN, DT-RNN; default 0)" + _DEFAULT_IN_TEXT,
     )
     model.add_argument(
         "--transform-bias",
