@@ -225,8 +225,7 @@ def write_table(records: list[dict], path: Path, command: str) -> None:
 
 
 def _style(kind: str, depth: int, depths: list[int]):
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
+    plt = _pyplot()
     if kind == "lstm":
         return {"color": "black", "linestyle": ":", "linewidth": 2.0}
     shade = 0.35 + 0.65 * (sorted(depths).index(depth) + 1) / len(depths)
@@ -234,12 +233,24 @@ def _style(kind: str, depth: int, depths: list[int]):
     return {"color": colour, "linestyle": "--" if kind == "dtrnn" else "-", "linewidth": 1.6}
 
 
-def plot_curves(records: list[dict], path: Path) -> None:
+def _pyplot():
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+
+
+def plot_curves(records: list[dict], path: Path) -> None:
+    plt = _pyplot()
     groups = _group(records)
     depths = sorted({d for (k, d) in groups if k != "lstm"})
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
@@ -281,18 +292,11 @@ def plot_curves(records: list[dict], path: Path) -> None:
         f"Validation loss at ≤ 59 838 parameters: median over {seeds} seeds, band = min–max "
         "(DT-RNN dashed blue, RHN solid red, darker = deeper)"
     )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_micro_layers(records: list[dict], path: Path) -> None:
-    import matplotlib  # noqa: PLC0415
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
+    plt = _pyplot()
     groups = _group(records)
     depths = sorted({d for (k, d) in groups if k != "lstm" and d > 1})
     if not depths:
@@ -344,10 +348,7 @@ def plot_micro_layers(records: list[dict], path: Path) -> None:
         f"What each micro-layer does, on the validation tunes (median over {seeds} seeds, "
         "bars = min–max)"
     )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 # --------------------------------------------------------------------------- main

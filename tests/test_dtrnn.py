@@ -1,4 +1,5 @@
-"""The DT-RNN Note RNN: hand-computed step, hand-written backward, dropout, micro-layer stats."""
+"""The DT-RNN Note RNN: hand-computed step, hand-written backward, dropout, micro-layer stats
+(the tests shared with the RHN run on both)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch.nn.functional as F
 
 from pretrain.dtrnn import DTRNNNoteRNN, _DTRNNSequence, dtrnn_reference
 from pretrain.models import NoteRNNConfig, build_note_rnn
-from pretrain.rhn import RHNNoteRNN
+from pretrain.rhn import RHNNoteRNN, rhn_reference
 from pretrain.training import micro_layer_statistics
 
 
@@ -94,10 +95,17 @@ def test_hand_written_backward_passes_gradcheck(with_masks, depth):
     )
 
 
+@pytest.mark.parametrize("kind", ["dtrnn", "rhn"])
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
-def test_gradients_equal_plain_autograd(dropout):
-    """The fused sequence (forward and backward) against the equations in autograd ops."""
-    model = _tiny(depth=3, hidden=5, dropout=dropout).train()
+def test_gradients_equal_plain_autograd(kind, dropout):
+    """The fused sequences (reparametrised for the RHN; forward and hand-written backward)
+    against the equations in plain autograd ops, dropout masks included."""
+    torch.manual_seed(0)
+    model = build_note_rnn(NoteRNNConfig(kind=kind, hidden_size=5, depth=3, dropout=dropout))
+    model = model.double().train()
+    with torch.no_grad():
+        model.bias.add_(torch.randn_like(model.bias) * 0.5)
+    reference = {"dtrnn": dtrnn_reference, "rhn": rhn_reference}[kind]
     tokens = torch.randint(0, 38, (4, 7))
     torch.manual_seed(3)
     logits, _ = model(tokens)
@@ -106,7 +114,7 @@ def test_gradients_equal_plain_autograd(dropout):
     xw = F.embedding(tokens.t(), model.input_weight)
     if token_mask is not None:
         xw = xw * token_mask.gather(1, tokens).t().unsqueeze(-1)
-    states = dtrnn_reference(
+    states = reference(
         xw + model.bias[0],
         model.recurrent_weight,
         model.bias,
@@ -125,8 +133,10 @@ def test_gradients_equal_plain_autograd(dropout):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
-def test_dropout_is_per_sequence_and_off_in_eval():
-    model = _tiny(hidden=8, dropout=0.5, dtype=torch.float32)
+@pytest.mark.parametrize("kind", ["dtrnn", "rhn"])
+def test_dropout_is_per_sequence_and_off_in_eval(kind):
+    torch.manual_seed(0)
+    model = build_note_rnn(NoteRNNConfig(kind=kind, hidden_size=8, depth=2, dropout=0.5))
     tokens = torch.randint(0, 38, (3, 6))
     model.eval()
     torch.testing.assert_close(model(tokens)[0], model(tokens)[0])
@@ -136,8 +146,14 @@ def test_dropout_is_per_sequence_and_off_in_eval():
     torch.manual_seed(1)
     d, _ = model(tokens)
     assert not torch.allclose(c, d)
-    _, state_masks, _ = model._dropout_masks(3, model.input_weight)
-    assert state_masks.shape == (3, 3, 8) and set(torch.unique(state_masks).tolist()) <= {0.0, 2.0}
+    token_mask, state_masks, output_mask = model._dropout_masks(3, model.input_weight)
+    # One mask per sequence (and micro-layer), shared by every time step.
+    assert (
+        token_mask.shape == (3, 38)
+        and state_masks.shape == (2, 3, 8)
+        and output_mask.shape == (3, 1, 8)
+    )
+    assert set(torch.unique(state_masks).tolist()) <= {0.0, 2.0}
 
 
 def test_parameters_and_no_gates():

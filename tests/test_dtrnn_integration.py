@@ -1,11 +1,11 @@
-"""A DT-RNN checkpoint everywhere a Note RNN goes: pretrain, Reward RNN in the env, the policy of
-``train --note-rnn``, ``sample``; and a checkpoint whose config does not match its weights."""
+"""A DT-RNN checkpoint everywhere a Note RNN goes: Reward RNN in the env, the policy of
+``train --note-rnn``, ``sample``; and a checkpoint whose config does not match its weights.
+(Pretraining one: tests/test_pretrain_cli.py.)"""
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
@@ -13,13 +13,11 @@ from gymnasium.utils.env_checker import check_env
 from agents.agent_checkpoint import load_agent_policy
 from agents.cli import main
 from envs import SequenceTutorEnv
-from pretrain.checkpoint import load_note_rnn, save_note_rnn
+from pretrain.checkpoint import save_note_rnn
 from pretrain.dtrnn import DTRNNNoteRNN
 from pretrain.models import NoteRNNConfig, build_note_rnn
 
 torch.set_num_threads(1)
-
-PHRASES = ["GABc d2B2|c2A2 B2G2", "ABcd e2d2|B2A2 G4", "c2e2 g2e2|f2d2 c4", "E2G2 A2G2|E2D2 C4"]
 
 
 def dtrnn_checkpoint(path, hidden=12, depth=2):
@@ -27,47 +25,6 @@ def dtrnn_checkpoint(path, hidden=12, depth=2):
     model = build_note_rnn(NoteRNNConfig(kind="dtrnn", hidden_size=hidden, depth=depth))
     save_note_rnn(model, path)
     return model
-
-
-@pytest.fixture(scope="module")
-def data_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("melodies")
-    tunes = []
-    for i in range(12):
-        body = "|".join(PHRASES[(i + j) % 4] for j in range(3))
-        tunes.append(f"X:{i + 1}\nT:Tune {i}\nM:4/4\nL:1/8\nK:C\n{body}|]\n")
-    (folder / "tunes.abc").write_text("\n".join(tunes), encoding="utf-8")
-    return folder
-
-
-def test_pretrain_dtrnn_writes_a_checkpoint_and_micro_layer_logs(data_folder, tmp_path, capsys):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    out = tmp_path / "out"
-    code = main(
-        [
-            "pretrain", "--model", "dtrnn", "--depth", "3", "--parameters", "5000",
-            "--data", str(data_folder), "--cache-dir", str(tmp_path / "cache"), "--workers", "1",
-            "--batch-size", "4", "--window", "16", "--steps-per-epoch", "4", "--epochs", "2",
-            "--no-progress", "--out", str(out),
-        ]
-    )  # fmt: skip
-    printed = capsys.readouterr()
-    assert code == 0, printed.err
-    assert f"wrote {out / 'note_rnn_dtrnn.safetensors'}" in printed.out
-    assert "training DT-RNN depth 3 x 29 (4852 parameters)" in printed.out
-    model, meta = load_note_rnn(out / "note_rnn_dtrnn")
-    # 3 * 29^2 + (38 + 3 + 38) * 29 + 38 = 4852 <= 5000 < 5108 at 30 units
-    assert isinstance(model, DTRNNNoteRNN) and meta["config"].hidden_size == 29
-    wider = build_note_rnn(NoteRNNConfig(kind="dtrnn", hidden_size=30, depth=3))
-    assert model.num_parameters() == 4852 and wider.num_parameters() == 5108
-    events = EventAccumulator(str(out / "tensorboard"))
-    events.Reload()
-    tags = set(events.Tags()["scalars"])
-    assert {f"dtrnn/state_change_layer_{layer}" for layer in (1, 2, 3)} <= tags
-    assert not any("transform_gate" in tag for tag in tags)
-    values = [e.value for e in events.Scalars("dtrnn/state_change_layer_1")]
-    assert values and all(np.isfinite(v) and v > 0 for v in values)
 
 
 def test_env_steps_with_a_dtrnn_reward_rnn(tmp_path):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pytest
 
 from agents.cli import main
 from pretrain.checkpoint import load_note_rnn
+from pretrain.dtrnn import DTRNNNoteRNN
+from pretrain.models import NoteRNNConfig, build_note_rnn
 
 PHRASES = ["GABc d2B2|c2A2 B2G2", "ABcd e2d2|B2A2 G4", "c2e2 g2e2|f2d2 c4", "E2G2 A2G2|E2D2 C4"]
 
@@ -73,6 +76,36 @@ def test_small_run_writes_checkpoint_and_protects_it(data_folder, tmp_path, caps
     )  # fmt: skip
     assert code == 0, err
     assert "resuming at step 4" in stdout and "stopped: epochs" in stdout
+
+
+def test_pretrain_dtrnn_writes_a_checkpoint_and_micro_layer_logs(data_folder, tmp_path, capsys):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "out"
+    code = main(
+        [
+            "pretrain", "--model", "dtrnn", "--depth", "3", "--parameters", "5000",
+            "--data", str(data_folder), "--cache-dir", str(tmp_path / "cache"), "--workers", "1",
+            "--batch-size", "4", "--window", "16", "--steps-per-epoch", "4", "--epochs", "2",
+            "--no-progress", "--out", str(out),
+        ]
+    )  # fmt: skip
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert f"wrote {out / 'note_rnn_dtrnn.safetensors'}" in printed.out
+    assert "training DT-RNN depth 3 x 29 (4852 parameters)" in printed.out
+    model, meta = load_note_rnn(out / "note_rnn_dtrnn")
+    # 3 * 29^2 + (38 + 3 + 38) * 29 + 38 = 4852 <= 5000 < 5108 at 30 units
+    assert isinstance(model, DTRNNNoteRNN) and meta["config"].hidden_size == 29
+    wider = build_note_rnn(NoteRNNConfig(kind="dtrnn", hidden_size=30, depth=3))
+    assert model.num_parameters() == 4852 and wider.num_parameters() == 5108
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {f"dtrnn/state_change_layer_{layer}" for layer in (1, 2, 3)} <= tags
+    assert not any("transform_gate" in tag for tag in tags)
+    values = [e.value for e in events.Scalars("dtrnn/state_change_layer_1")]
+    assert values and all(np.isfinite(v) and v > 0 for v in values)
 
 
 @pytest.mark.parametrize(
