@@ -367,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", type=Path, default=Path("benchmarks/rhn_study.md"))
     parser.add_argument("--curves", type=Path, default=Path("docs/rhn_study_curves.png"))
     parser.add_argument("--micro", type=Path, default=Path("docs/rhn_micro_layers.png"))
+    parser.add_argument("--data", type=Path, default=None, help="melody folder (default corpus)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="corpus cache folder")
     parser.add_argument("--report-only", action="store_true", help="no training, redraw only")
     args = parser.parse_args(argv)
     if args.tokens < 1 or any(d < 1 for d in args.depths) or args.validations < 1:
@@ -376,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report_only:
         from pretrain.corpus import load_corpus  # noqa: PLC0415
 
-        corpus = load_corpus(progress=False)
+        corpus = load_corpus(args.data, cache_dir=args.cache_dir, progress=False)
         configs = study_configs(args.depths, corpus.vocabulary.size)
         for seed in args.seeds:  # seed-major: an interrupted study still has whole seeds
             for config in configs:
