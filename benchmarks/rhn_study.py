@@ -16,7 +16,7 @@ is not rerun and an interrupted run resumes from its state in ``--runs``, so an 
 study continues where it stopped. Then it writes the table (``--table``), the curves
 (``--curves``) and the micro-layer plot (``--micro``). Medians over seeds with min-max spread.
 
-    nice -n 10 python benchmarks/rhn_study.py --tokens 10000000 --seeds 0 1 2 --depths 1 3 5 10
+    nice -n 10 python benchmarks/rhn_study.py --tokens 12000000 --seeds 0 1 2 --depths 1 3 5 10
     python benchmarks/rhn_study.py --report-only      # redraw the table and plots from the JSONs
 """
 
@@ -253,19 +253,24 @@ def plot_curves(records: list[dict], path: Path) -> None:
     plt = _pyplot()
     groups = _group(records)
     depths = sorted({d for (k, d) in groups if k != "lstm"})
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), sharey=True)
     for (kind, depth), group in groups.items():
         points = min(len(r["curve"]) for r in group)
         loss = np.array([[p["loss"] for p in r["curve"][:points]] for r in group])
         tokens = np.median(
             [[p["train_tokens"] for p in r["curve"][:points]] for r in group], axis=0
         )
-        seconds = np.median(
-            [[p["train_seconds"] for p in r["curve"][:points]] for r in group], axis=0
-        )
+        seconds = {
+            key: np.median([[p[key] for p in r["curve"][:points]] for r in group], axis=0)
+            for key in ("train_cpu_seconds", "train_seconds")
+        }
         style = _style(kind, depth, depths)
         label = _label(kind, depth, group[0]["hidden"])
-        for ax, x in ((axes[0], tokens / 1e6), (axes[1], seconds / 60)):
+        for ax, x in (
+            (axes[0], tokens / 1e6),
+            (axes[1], seconds["train_cpu_seconds"] / 60),
+            (axes[2], seconds["train_seconds"] / 60),
+        ):
             ax.plot(x, np.median(loss, axis=0), label=label, **style)
             ax.fill_between(x, loss.min(axis=0), loss.max(axis=0), color=style["color"], alpha=0.15)
     for ax in axes:
@@ -281,12 +286,13 @@ def plot_curves(records: list[dict], path: Path) -> None:
         transform=axes[0].get_yaxis_transform(),
     )
     axes[0].set_xlabel("training tokens (millions)")
-    axes[1].set_xlabel("training time (minutes, wall clock, 1 thread; median over seeds)")
+    axes[1].set_xlabel("training CPU time (minutes, 1 thread; median over seeds)")
+    axes[2].set_xlabel("training wall-clock time (minutes; shared machine, median over seeds)")
     axes[0].set_ylabel("validation loss (nats per token)")
     low = min(min(p["loss"] for p in r["curve"]) for r in records)
     high = statistics.median(r["curve"][0]["loss"] for r in records)
     axes[0].set_ylim(min(low, math.log(SHIPPED_LSTM_PERPLEXITY)) - 0.02, high + 0.05)
-    axes[1].legend(fontsize=7.5, ncol=2, loc="upper right")
+    axes[2].legend(fontsize=7.5, ncol=2, loc="upper right")
     seeds = len({r["seed"] for r in records})
     fig.suptitle(
         f"Validation loss at ≤ 59 838 parameters: median over {seeds} seeds, band = min–max "
@@ -358,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--tokens", type=float, default=10e6, help="training tokens per run")
+    parser.add_argument("--tokens", type=float, default=12e6, help="training tokens per run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--depths", type=int, nargs="+", default=[1, 3, 5, 10])
     parser.add_argument("--validations", type=int, default=12, help="points on each curve")
