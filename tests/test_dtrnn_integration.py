@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 
+import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
 from agents.agent_checkpoint import load_agent_policy
 from agents.cli import main
-from envs import SequenceTutorEnv
+from envs import SequenceTutorEnv  # importing envs registers SequenceTutor-v0
 from pretrain.checkpoint import save_note_rnn
 from pretrain.dtrnn import DTRNNNoteRNN
 from pretrain.models import NoteRNNConfig, build_note_rnn
@@ -41,6 +43,29 @@ def test_env_steps_with_a_dtrnn_reward_rnn(tmp_path):
         obs, _, _, _, info = env.step(action)
         assert info["log_prob"] == pytest.approx(expected, abs=1e-5)
         played.append(action)
+
+
+def test_vector_env_with_a_dtrnn_reward_rnn_equals_single_envs(tmp_path):
+    dtrnn_checkpoint(tmp_path / "dt", depth=3)
+    kwargs = {"melody_length": 8, "reward_rnn": tmp_path / "dt"}
+    venv = gym.make_vec(
+        "SequenceTutor-v0", num_envs=3, vectorization_mode="vector_entry_point", **kwargs
+    )
+    singles = [gym.make("SequenceTutor-v0", **kwargs) for _ in range(3)]
+    obs, _ = venv.reset(seed=5)
+    for i, env in enumerate(singles):
+        np.testing.assert_array_equal(obs[i], env.reset(seed=5 + i)[0])
+    rng = np.random.default_rng(0)
+    for _ in range(20):  # past the end of the first episodes: autoreset
+        actions = rng.integers(0, 38, 3)
+        _, _, terminated, _, info = venv.step(actions)
+        for i, env in enumerate(singles):
+            _, _, term, _, single = env.step(int(actions[i]))
+            assert info["reward_terms"]["note_rnn"][i] == pytest.approx(
+                single["reward_terms"]["note_rnn"], abs=1e-5
+            )
+            if term:
+                env.reset()
 
 
 def test_train_with_a_dtrnn_note_rnn_then_sample(tmp_path, capsys):
