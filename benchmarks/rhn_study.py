@@ -51,12 +51,16 @@ def run_name(kind: str, depth: int, seed: int) -> str:
     return f"{kind}-L{depth}-seed{seed}"
 
 
-def study_configs(depths: list[int], vocab_size: int) -> list[NoteRNNConfig]:
+def study_configs(
+    depths: list[int], vocab_size: int, models: tuple[str, ...] = ("lstm", "dtrnn", "rhn")
+) -> list[NoteRNNConfig]:
     """The LSTM 1x100, then a DT-RNN and an RHN per depth, all within the LSTM's parameters."""
     budget = lstm_parameters(LSTM_REFERENCE_HIDDEN, vocab_size)
-    configs = [NoteRNNConfig(kind="lstm", vocab_size=vocab_size, hidden_size=100)]
+    configs = []
+    if "lstm" in models:
+        configs.append(NoteRNNConfig(kind="lstm", vocab_size=vocab_size, hidden_size=100))
     for depth in depths:
-        for kind in ("dtrnn", "rhn"):
+        for kind in [k for k in ("dtrnn", "rhn") if k in models]:
             hidden = hidden_for_parameters(kind, budget, depth, vocab_size)
             configs.append(
                 NoteRNNConfig(kind=kind, vocab_size=vocab_size, hidden_size=hidden, depth=depth)
@@ -64,12 +68,15 @@ def study_configs(depths: list[int], vocab_size: int) -> list[NoteRNNConfig]:
     return configs
 
 
-def training_config(tokens: int, validations: int, seed: int) -> TrainingConfig:
+def training_config(
+    tokens: int, validations: int, seed: int, learning_rate: float = 3e-3
+) -> TrainingConfig:
     base = TrainingConfig(seed=seed)
     steps = max(validations, round(tokens / (base.batch_size * base.window)))
     per_validation = math.ceil(steps / validations)
     return TrainingConfig(
         seed=seed,
+        learning_rate=learning_rate,
         epochs=validations,
         steps_per_epoch=per_validation,
         patience=validations + 1,  # never stop early
@@ -368,6 +375,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--depths", type=int, nargs="+", default=[1, 3, 5, 10])
     parser.add_argument("--validations", type=int, default=12, help="points on each curve")
+    parser.add_argument(
+        "--models", nargs="+", choices=("lstm", "dtrnn", "rhn"), default=["lstm", "dtrnn", "rhn"]
+    )
+    parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (constant)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/rhn_study"), help="run JSONs")
     parser.add_argument("--runs", type=Path, default=Path("runs/rhn_study"), help="run folders")
     parser.add_argument("--table", type=Path, default=Path("benchmarks/rhn_study.md"))
@@ -385,12 +396,12 @@ def main(argv: list[str] | None = None) -> int:
         from pretrain.corpus import load_corpus  # noqa: PLC0415
 
         corpus = load_corpus(args.data, cache_dir=args.cache_dir, progress=False)
-        configs = study_configs(args.depths, corpus.vocabulary.size)
+        configs = study_configs(args.depths, corpus.vocabulary.size, tuple(args.models))
         for seed in args.seeds:  # seed-major: an interrupted study still has whole seeds
             for config in configs:
                 name = run_name(config.kind, config.depth if config.kind != "lstm" else 1, seed)
                 path = args.out / f"{name}.json"
-                train = training_config(int(args.tokens), args.validations, seed)
+                train = training_config(int(args.tokens), args.validations, seed, args.lr)
                 if path.is_file():
                     stored = json.loads(path.read_text())
                     if stored["training_config"] != train.to_dict():
@@ -413,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
     wanted = {
         run_name(c.kind, c.depth if c.kind != "lstm" else 1, s)
-        for c in study_configs(args.depths, DEFAULT_VOCABULARY.size)
+        for c in study_configs(args.depths, DEFAULT_VOCABULARY.size, tuple(args.models))
         for s in args.seeds
     }
     records = [
@@ -424,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     command = (
         f"python benchmarks/rhn_study.py --tokens {int(args.tokens)} "
         f"--seeds {' '.join(map(str, args.seeds))} --depths {' '.join(map(str, args.depths))}"
+        + (f" --models {' '.join(args.models)}" if len(args.models) < 3 else "")
+        + (f" --lr {args.lr:g}" if args.lr != 3e-3 else "")
     )
     write_table(records, args.table, command)
     plot_curves(records, args.curves)
