@@ -160,6 +160,21 @@ def _spread(values: list[float], digits: int = 3) -> str:
     return f"{median:.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
 
 
+REACH_LOSS = 1.0  # nats per token (perplexity e = 2.72): how soon a model gets there
+
+
+def _time_to_reach(group: list[dict], key: str, scale: float, digits: int) -> str:
+    """Median over seeds of ``key`` at the first validation with loss <= REACH_LOSS."""
+    reached = []
+    for record in group:
+        hits = [p[key] for p in record["curve"] if p["loss"] <= REACH_LOSS]
+        if hits:
+            reached.append(hits[0] / scale)
+    if len(reached) < len(group):
+        return f"not reached ({len(reached)}/{len(group)} seeds)" if reached else "never"
+    return _spread(reached, digits)
+
+
 def _label(kind: str, depth: int, hidden: int) -> str:
     if kind == "lstm":
         return f"LSTM 1×{hidden}"
@@ -187,8 +202,9 @@ def write_table(records: list[dict], path: Path, command: str) -> None:
         "these are learning-speed results at this budget, not converged quality.",
         "",
         "| model | parameters | valid accuracy | non-hold accuracy | perplexity | best perplexity | "
+        f"M tokens to loss ≤ {REACH_LOSS:g} | CPU-minutes to loss ≤ {REACH_LOSS:g} | "
         "training tokens / CPU-s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for (kind, depth), group in groups.items():
         lines.append(
@@ -197,12 +213,18 @@ def write_table(records: list[dict], path: Path, command: str) -> None:
             f"{_spread([r['final']['nonhold_accuracy'] for r in group])} | "
             f"{_spread([r['final']['perplexity'] for r in group])} | "
             f"{_spread([r['best']['perplexity'] for r in group])} | "
+            f"{_time_to_reach(group, 'train_tokens', 1e6, 1)} | "
+            f"{_time_to_reach(group, 'train_cpu_seconds', 60, 2)} | "
             f"{statistics.median(r['tokens_per_cpu_second'] for r in group):,.0f} |"
         )
     lines += [
         "",
         "*valid accuracy, non-hold accuracy, perplexity*: at the end of the budget; *best "
-        "perplexity*: the lowest of the validations along the way.",
+        f"perplexity*: the lowest of the validations along the way; *to loss ≤ {REACH_LOSS:g}*: "
+        f"training tokens and CPU time at the first validation with a loss of at most "
+        f"{REACH_LOSS:g} nat per token (perplexity {math.exp(REACH_LOSS):.2f}; validations every "
+        f"{train['steps_per_epoch']} steps, so this resolves to about "
+        f"{train['steps_per_epoch'] * train['batch_size'] * train['window'] / 1e6:.1f} M tokens).",
         "",
         "## Per micro-layer, on the validation tunes (final models)",
         "",
