@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="parameter budget that sizes the RHN or DT-RNN when --hidden is not given "
-        "(default: the 1x100 LSTM's 59 838)" + _DEFAULT_IN_TEXT,
+        "(default: the 1x100 LSTM's 59838)" + _DEFAULT_IN_TEXT,
     )
     model.add_argument(
         "--depth",
