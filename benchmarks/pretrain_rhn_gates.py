@@ -2,7 +2,8 @@
 
 Runs the RHN over the validation tunes of the default corpus (each from the zero state) and
 shows, per micro-layer ``l``: the mean transform gate ``t_l`` (how much of the state that
-micro-layer rewrites), and the distribution over units of each unit's mean gate. The RHN paper
+micro-layer rewrites), the distribution over units of each unit's mean gate, and the mean
+relative state change ``||s_l - s_{l-1}|| / ||s_{l-1}||`` (how much it did rewrite). The RHN paper
 (Zilly et al. 2017, Fig. 4) found the first micro-layer transforming most and later ones refining.
 
     python benchmarks/pretrain_rhn_gates.py [--checkpoint PATH] [--out docs/rhn_gates.png]
@@ -33,6 +34,7 @@ def main() -> None:
 
     from pretrain.checkpoint import default_checkpoint, load_note_rnn  # noqa: PLC0415
     from pretrain.corpus import load_corpus  # noqa: PLC0415
+    from pretrain.training import micro_layer_statistics  # noqa: PLC0415
 
     model, meta = load_note_rnn(args.checkpoint or default_checkpoint("rhn"))
     corpus = load_corpus(progress=False)
@@ -45,10 +47,14 @@ def main() -> None:
         count += gates.shape[2]
     per_unit = total / count  # [L, H]
     layer_mean = per_unit.mean(axis=1)
-    for layer, value in enumerate(layer_mean, 1):
-        print(f"micro-layer {layer}: mean transform gate {value:.3f}")
+    change = micro_layer_statistics(model, corpus.valid[: args.tunes])["state_change"]
+    for layer, (value, delta) in enumerate(zip(layer_mean, change), 1):
+        print(
+            f"micro-layer {layer}: mean transform gate {value:.3f}, "
+            f"relative state change {delta:.3f}"
+        )
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, (left, right, third) = plt.subplots(1, 3, figsize=(12.5, 3.4))
     layers = np.arange(1, depth + 1)
     left.bar(layers, layer_mean, color="tab:blue")
     left.set_xticks(layers)
@@ -59,6 +65,11 @@ def main() -> None:
     right.set_xlabel("micro-layer l")
     right.set_ylabel("per-unit mean t")
     right.set_title(f"distribution over the {hidden} units")
+    third.bar(layers, change, color="tab:red")
+    third.set_xticks(layers)
+    third.set_xlabel("micro-layer l")
+    third.set_ylabel("‖s_l − s_{l−1}‖ / ‖s_{l−1}‖")
+    third.set_title("relative state change (steps after the first)")
     metrics = meta.get("metrics", {})
     fig.suptitle(
         f"RHN Note RNN (depth {depth}, H = {hidden}), {count} validation steps; "

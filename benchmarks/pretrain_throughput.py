@@ -5,7 +5,8 @@ entropy, backward, gradient clipping, Adam. Models (about equal parameter counts
 
 * ``nn.LSTM`` reference: ``torch.nn.LSTM`` on one-hot input + ``nn.Linear`` (written inline),
 * our ``LSTMNoteRNN`` 1 x 100,
-* our ``RHNNoteRNN`` depth 3 (H = 90) and depth 5 (H = 71).
+* our ``RHNNoteRNN`` depth 3 (H = 90) and depth 5 (H = 71),
+* our ``DTRNNNoteRNN`` (the RHN without gates) depth 3 (H = 128) and depth 5 (H = 101).
 
 The models take turns, ``--steps`` steps each per round, for ``--rounds`` rounds; the median
 tokens/second of each is reported with its ratio to ``nn.LSTM``. One thread (the project's rule).
@@ -75,6 +76,12 @@ def main() -> None:
         "LSTMNoteRNN 1x100": build_note_rnn(NoteRNNConfig(kind="lstm", hidden_size=100)),
         "RHNNoteRNN L=3 H=90": build_note_rnn(NoteRNNConfig(kind="rhn", hidden_size=90, depth=3)),
         "RHNNoteRNN L=5 H=71": build_note_rnn(NoteRNNConfig(kind="rhn", hidden_size=71, depth=5)),
+        "DTRNNNoteRNN L=3 H=128": build_note_rnn(
+            NoteRNNConfig(kind="dtrnn", hidden_size=128, depth=3)
+        ),
+        "DTRNNNoteRNN L=5 H=101": build_note_rnn(
+            NoteRNNConfig(kind="dtrnn", hidden_size=101, depth=5)
+        ),
     }
     steps = {name: make_step(model, args.batch, args.window) for name, model in models.items()}
     for step in steps.values():  # warm-up

@@ -148,8 +148,8 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
     * ``key``: any music21 key, e.g. ``"C major"``, ``"A minor"``, ``"F# dorian"``.
     * ``reward_scale``: c; the rule terms are divided by it.
     * ``note_rnn_weight``: w; 0 turns the Reward RNN term off (``log_prob`` is still reported).
-    * ``reward_rnn``: the Reward RNN: None (the shipped LSTM), a checkpoint path (an LSTM or an
-      RHN), a :class:`~pretrain.models.NoteRNN`, or a :class:`~rewards.RewardRNN` to share.
+    * ``reward_rnn``: the Reward RNN: None (the shipped LSTM), a checkpoint path (an LSTM, an
+      RHN or a DT-RNN), a :class:`~pretrain.models.NoteRNN`, or a :class:`~rewards.RewardRNN` to share.
     * ``rules``: None (all rules) or a list of rules, rule names or functions
       (see :mod:`rewards.rules` for writing your own); ``[]`` leaves only the Reward RNN.
     * ``render_mode``: None, ``"ansi"`` (note names on a step grid) or ``"rgb_array"``

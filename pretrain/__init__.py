@@ -1,4 +1,4 @@
-"""Melody data, tokenizer and Note RNNs (LSTM and RHN): everything before reinforcement learning.
+"""Melody data, tokenizer and Note RNNs (LSTM, RHN, DT-RNN): everything before reinforcement learning.
 
 Kept light on purpose: import the submodules you need (``pretrain.models``,
 ``pretrain.checkpoint``, ``pretrain.corpus``, ...).

@@ -1,4 +1,4 @@
-"""``sequence-tutor pretrain``: train a Note RNN (LSTM or RHN) on a melody corpus.
+"""``sequence-tutor pretrain``: train a Note RNN (LSTM, RHN or DT-RNN) on a melody corpus.
 
 Writes into ``--out`` (default ``runs/pretrain-<model>``): the best model as
 ``note_rnn_<model>.safetensors`` + ``.json`` (kind, sizes, vocabulary, corpus hash, validation
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pretrain.errors import SequenceTutorError
 
-HELP = "pretrain a Note RNN (LSTM or RHN) on melodies"
+HELP = "pretrain a Note RNN (LSTM, RHN or DT-RNN) on melodies"
 DESCRIPTION = (
     "Pretrain a Note RNN by maximum likelihood on a melody corpus: music21's bundled folk tunes "
     "by default, or a folder of MIDI / MusicXML / ABC files (--data). Shows a progress bar, logs "
@@ -32,22 +32,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
     model.add_argument(
         "--model",
-        choices=("lstm", "rhn"),
+        choices=("lstm", "rhn", "dtrnn"),
         default=None,
-        help="Note RNN kind (default lstm)" + _DEFAULT_IN_TEXT,
+        help="Note RNN kind: lstm (default), rhn (Recurrent Highway Network) or dtrnn (the "
+        "RHN's deep transition without highway gates)" + _DEFAULT_IN_TEXT,
     )
     model.add_argument(
         "--hidden",
         type=int,
         default=None,
-        help="recurrent units (default: 100 for the LSTM; for the RHN, the size that gives the "
-        "parameter count of the 1x100 LSTM at this depth)" + _DEFAULT_IN_TEXT,
+        help="recurrent units (default: 100 for the LSTM; for the RHN and the DT-RNN, the "
+        "largest size within --parameters at this depth)" + _DEFAULT_IN_TEXT,
+    )
+    model.add_argument(
+        "--parameters",
+        type=int,
+        default=None,
+        help="parameter budget that sizes the RHN or DT-RNN when --hidden is not given "
+        "(default: the 1x100 LSTM's 59838)" + _DEFAULT_IN_TEXT,
     )
     model.add_argument(
         "--depth",
         type=int,
         default=None,
-        help="RHN micro-layers per step (default 3)" + _DEFAULT_IN_TEXT,
+        help="RHN / DT-RNN micro-layers per step (default 3)" + _DEFAULT_IN_TEXT,
     )
     model.add_argument(
         "--layers",
@@ -59,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dropout",
         type=float,
         default=None,
-        help="variational dropout (RHN; default 0)" + _DEFAULT_IN_TEXT,
+        help="variational dropout (RHN, DT-RNN; default 0)" + _DEFAULT_IN_TEXT,
     )
     model.add_argument(
         "--transform-bias",
@@ -176,15 +184,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def rhn_hidden_for_parameters(target: int, depth: int, vocab_size: int) -> int:
-    """Largest RHN width whose parameter count does not exceed ``target``.
+MIN_HIDDEN = 8  # narrower deep-transition models are too small to be worth training
+TRANSITION_BLOCKS = {"rhn": 2, "dtrnn": 1}  # pre-activation blocks of H per micro-layer
 
-    Parameters: input ``V * 2H``, recurrent ``L * H * 2H``, biases ``L * 2H``, output ``H V + V``.
+
+def transition_parameters(kind: str, hidden: int, depth: int, vocab_size: int) -> int:
+    """Parameter count of an RHN or DT-RNN Note RNN (``g`` = 2 blocks for the RHN, 1 for the DT-RNN).
+
+    Input ``V * gH``, recurrent ``L * H * gH``, biases ``L * gH``, output ``H V + V``.
     """
-    a = 2 * depth
-    b = 2 * vocab_size + 2 * depth + vocab_size
+    g = TRANSITION_BLOCKS[kind]
+    return (
+        g * depth * hidden * hidden
+        + (g * vocab_size + g * depth + vocab_size) * hidden
+        + vocab_size
+    )
+
+
+def hidden_for_parameters(kind: str, target: int, depth: int, vocab_size: int) -> int:
+    """Largest RHN or DT-RNN width whose parameter count does not exceed ``target`` (at least 1)."""
+    g = TRANSITION_BLOCKS[kind]
+    a = g * depth
+    b = g * vocab_size + g * depth + vocab_size
     c = vocab_size - target
-    return max(1, int((-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)))
+    hidden = max(1, int((-b + math.sqrt(max(b * b - 4 * a * c, 0.0))) / (2 * a)))
+    while hidden > 1 and transition_parameters(kind, hidden, depth, vocab_size) > target:
+        hidden -= 1  # floating-point rounding at the boundary
+    while transition_parameters(kind, hidden + 1, depth, vocab_size) <= target:
+        hidden += 1
+    return hidden
 
 
 def lstm_parameters(hidden: int, vocab_size: int, layers: int = 1) -> int:
@@ -209,6 +237,7 @@ def _validate(args: argparse.Namespace) -> None:
         ("--steps-per-epoch", args.steps_per_epoch),
         ("--max-steps", args.max_steps),
         ("--workers", args.workers),
+        ("--parameters", args.parameters),
     ):
         if value is not None:
             _check(value >= 1, option, value, "an integer >= 1")
@@ -269,9 +298,13 @@ def _model_config(args: argparse.Namespace, vocab_size: int):
 
     kind = args.model or "lstm"
     if kind == "lstm":
-        for option, value in (("--depth", args.depth), ("--transform-bias", args.transform_bias)):
+        for option, value in (
+            ("--depth", args.depth),
+            ("--transform-bias", args.transform_bias),
+            ("--parameters", args.parameters),
+        ):
             if value is not None:
-                raise SequenceTutorError(f"{option} applies to --model rhn only")
+                raise SequenceTutorError(f"{option} applies to --model rhn or dtrnn only")
         return NoteRNNConfig(
             kind="lstm",
             vocab_size=vocab_size,
@@ -280,13 +313,26 @@ def _model_config(args: argparse.Namespace, vocab_size: int):
             dropout=args.dropout or 0.0,
         )
     if args.layers is not None:
-        raise SequenceTutorError("--layers applies to --model lstm only (the RHN has --depth)")
+        raise SequenceTutorError(f"--layers applies to --model lstm only (the {kind} has --depth)")
+    if kind == "dtrnn" and args.transform_bias is not None:
+        raise SequenceTutorError("--transform-bias applies to --model rhn only (no gates here)")
+    if args.hidden is not None and args.parameters is not None:
+        raise SequenceTutorError(
+            "--hidden and --parameters: choose one (--parameters sizes --hidden)"
+        )
     depth = args.depth or 3
-    hidden = args.hidden or rhn_hidden_for_parameters(
-        lstm_parameters(LSTM_REFERENCE_HIDDEN, vocab_size), depth, vocab_size
-    )
+    hidden = args.hidden
+    if hidden is None:
+        budget = args.parameters or lstm_parameters(LSTM_REFERENCE_HIDDEN, vocab_size)
+        hidden = hidden_for_parameters(kind, budget, depth, vocab_size)
+        if hidden < MIN_HIDDEN:
+            raise SequenceTutorError(
+                f"--depth {depth}: too deep for a budget of {budget} parameters (a {kind} of "
+                f"this depth would have {hidden} units, fewer than {MIN_HIDDEN}); lower --depth "
+                "or raise --parameters"
+            )
     return NoteRNNConfig(
-        kind="rhn",
+        kind=kind,
         vocab_size=vocab_size,
         hidden_size=hidden,
         depth=depth,
@@ -298,7 +344,15 @@ def _model_config(args: argparse.Namespace, vocab_size: int):
 def _model_options_given(args: argparse.Namespace) -> bool:
     return any(
         getattr(args, name) is not None
-        for name in ("model", "hidden", "depth", "layers", "dropout", "transform_bias")
+        for name in (
+            "model",
+            "hidden",
+            "parameters",
+            "depth",
+            "layers",
+            "dropout",
+            "transform_bias",
+        )
     )
 
 

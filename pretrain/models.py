@@ -6,7 +6,8 @@ environment's Reward RNN and by the agents' Q-networks (one step at a time):
 * ``model(tokens, state=None) -> (logits, state)`` with ``tokens`` a ``LongTensor[B, T]``
   and ``logits`` a ``FloatTensor[B, T, V]``: the logits at position ``t`` predict token ``t + 1``.
 * ``model.initial_state(batch_size) -> state``: a tuple of tensors, each with the batch in dim 1
-  for the LSTM (``(h, c)``, ``[num_layers, B, H]``) or dim 0 for the RHN (``(s,)``, ``[B, H]``).
+  for the LSTM (``(h, c)``, ``[num_layers, B, H]``) or dim 0 for the deep-transition models,
+  RHN and DT-RNN (``(s,)``, ``[B, H]``).
 * ``model.step(tokens, state) -> (logits, state)`` with ``tokens`` a ``LongTensor[B]``.
 
 Running ``forward`` over a sequence and ``step`` token by token give the same logits.
@@ -25,18 +26,18 @@ from pretrain.vocabulary import DEFAULT_VOCABULARY
 
 State = tuple[torch.Tensor, ...]
 
-MODEL_KINDS = ("lstm", "rhn")
+MODEL_KINDS = ("lstm", "rhn", "dtrnn")
 
 
 @dataclass
 class NoteRNNConfig:
     """Everything needed to rebuild a Note RNN's architecture (stored as JSON beside the weights).
 
-    :param kind: ``"lstm"`` or ``"rhn"``.
+    :param kind: ``"lstm"``, ``"rhn"`` or ``"dtrnn"`` (the RHN's deep transition without gates).
     :param vocab_size: number of tokens (38 by default).
     :param hidden_size: recurrent units (the paper's LSTM: 100).
     :param num_layers: stacked LSTM layers (LSTM only).
-    :param depth: micro-layers per step (RHN only, the RHN paper's recurrence depth L).
+    :param depth: micro-layers per step (RHN and DT-RNN, the RHN paper's recurrence depth L).
     :param dropout: variational dropout on the recurrent input/state during training.
     :param transform_bias: initial transform-gate bias (RHN only), negative so it starts near identity.
     """
@@ -132,6 +133,11 @@ def build_note_rnn(config: NoteRNNConfig) -> NoteRNN:
     """Build an untrained Note RNN of the kind named in ``config``."""
     if config.kind == "lstm":
         return LSTMNoteRNN(config)
-    from pretrain.rhn import RHNNoteRNN  # noqa: PLC0415 (keeps LSTM users off the RHN module)
+    # Imported here: the deep-transition modules import this one (and LSTM users never need them).
+    if config.kind == "rhn":
+        from pretrain.rhn import RHNNoteRNN  # noqa: PLC0415
 
-    return RHNNoteRNN(config)
+        return RHNNoteRNN(config)
+    from pretrain.dtrnn import DTRNNNoteRNN  # noqa: PLC0415
+
+    return DTRNNNoteRNN(config)

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from pretrain.models import NoteRNN, NoteRNNConfig, State
+from pretrain.deep_transition import DeepTransitionNoteRNN
+from pretrain.models import NoteRNNConfig, State
 
 
 def _rhn_forward_loop(
@@ -219,7 +219,7 @@ def rhn_reference(
     return torch.stack(outs)
 
 
-class RHNNoteRNN(NoteRNN):
+class RHNNoteRNN(DeepTransitionNoteRNN):
     """Note RNN whose recurrence is a Recurrent Highway Network of depth ``config.depth``.
 
     Parameters: ``input_weight`` ``[V, 2H]`` (``[W_H | W_T]`` transposed, first micro-layer only),
@@ -228,41 +228,23 @@ class RHNNoteRNN(NoteRNN):
     State: ``(s,)`` with ``s`` of shape ``[B, H]``.
 
     After each forward pass :meth:`gate_activity` gives the mean transform-gate value ``t_l`` of
-    each micro-layer over the batch (the RHN paper's Figure: the first micro-layer transforms the
-    state most, later ones refine it).
+    each micro-layer over the batch; :meth:`micro_layer_stats` gives it with the relative state
+    change per micro-layer (the RHN paper's Figure: the first micro-layer transforms the state
+    most, later ones refine it).
     """
 
+    kind = "rhn"
+    blocks = 2
+
     def __init__(self, config: NoteRNNConfig) -> None:
-        super().__init__()
-        if config.kind != "rhn":
-            raise ValueError(f"RHNNoteRNN needs kind 'rhn', got {config.kind!r}")
-        self.config = config
-        vocab, hidden, depth = config.vocab_size, config.hidden_size, config.depth
-        self.input_weight = nn.Parameter(torch.empty(vocab, 2 * hidden))
-        self.recurrent_weight = nn.Parameter(torch.empty(depth, hidden, 2 * hidden))
-        self.bias = nn.Parameter(torch.empty(depth, 2 * hidden))
-        self.output = nn.Linear(hidden, vocab)
+        super().__init__(config)
         self._gate_means: torch.Tensor | None = None
-        self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Uniform(-1/sqrt(H), 1/sqrt(H)) like torch's RNNs; transform-gate bias = ``transform_bias``."""
-        hidden = self.config.hidden_size
-        bound = hidden**-0.5
+        super().reset_parameters()
         with torch.no_grad():
-            self.input_weight.uniform_(-bound, bound)
-            self.recurrent_weight.uniform_(-bound, bound)
-            self.bias[:, :hidden].zero_()
-            self.bias[:, hidden:].fill_(self.config.transform_bias)
-        self.output.reset_parameters()
-
-    def initial_state(self, batch_size: int, device: torch.device | None = None) -> State:
-        device = device if device is not None else self.output.weight.device
-        return (
-            torch.zeros(
-                batch_size, self.config.hidden_size, device=device, dtype=self.output.weight.dtype
-            ),
-        )
+            self.bias[:, self.config.hidden_size :].fill_(self.config.transform_bias)
 
     def gate_activity(self) -> list[float] | None:
         """Mean transform-gate activation per micro-layer in the last forward pass (None before any)."""
@@ -271,41 +253,35 @@ class RHNNoteRNN(NoteRNN):
         return [float(v) for v in self._gate_means]
 
     @torch.no_grad()
-    def transform_gates(self, tokens: torch.Tensor, state: State | None = None) -> torch.Tensor:
-        """Transform-gate activations ``t_l`` of every micro-layer, ``[L, B, T, H]`` (no dropout;
-        for analysis and plots)."""
+    def micro_layer_states(
+        self, tokens: torch.Tensor, state: State | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if state is None:
             state = self.initial_state(tokens.shape[0], tokens.device)
         fast_input, fast_recurrent, fast_bias, _ = _fast_parameters(
             self.input_weight, self.recurrent_weight, self.bias
         )
         xw = F.embedding(tokens.t(), fast_input) + fast_bias[0]
-        _, acts, _, _ = _rhn_forward_loop(
-            xw, fast_recurrent, fast_bias, state[0] + 1.0, None, keep_buffers=False
+        last, acts, _, inputs = _rhn_forward_loop(
+            xw, fast_recurrent, fast_bias, state[0] + 1.0, None, keep_buffers=True
         )
-        return acts[..., self.config.hidden_size :].transpose(1, 2).clone()
+        # inputs[l] is the u entering micro-layer l; last[1:] the u leaving the last one.
+        states = torch.stack([*inputs, last[1:]]) - 1.0
+        return states.transpose(1, 2), acts[..., self.config.hidden_size :].transpose(1, 2)
 
-    def _dropout_masks(self, batch: int, like: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        p = self.config.dropout
-        if not (self.training and p > 0):
-            return None, None, None
-        hidden, depth = self.config.hidden_size, self.config.depth
-        keep = 1.0 - p
-        token_mask = torch.bernoulli(like.new_full((batch, self.config.vocab_size), keep)) / keep
-        state_masks = torch.bernoulli(like.new_full((depth, batch, hidden), keep)) / keep
-        output_mask = torch.bernoulli(like.new_full((batch, 1, hidden), keep)) / keep
-        return token_mask, state_masks, output_mask
+    @torch.no_grad()
+    def transform_gates(self, tokens: torch.Tensor, state: State | None = None) -> torch.Tensor:
+        """Transform-gate activations ``t_l`` of every micro-layer, ``[L, B, T, H]`` (no dropout;
+        for analysis and plots)."""
+        return self.micro_layer_states(tokens, state)[1]
 
-    def forward(
-        self, tokens: torch.Tensor, state: State | None = None
-    ) -> tuple[torch.Tensor, State]:
-        if tokens.dim() != 2:
-            raise ValueError(f"tokens must be [batch, time], got shape {tuple(tokens.shape)}")
-        batch, steps = tokens.shape
-        if state is None:
-            state = self.initial_state(batch, tokens.device)
-        (s0,) = state
-        token_mask, state_masks, output_mask = self._dropout_masks(batch, self.input_weight)
+    def _transition(
+        self,
+        tokens: torch.Tensor,
+        s0: torch.Tensor,
+        token_mask: torch.Tensor | None,
+        state_masks: torch.Tensor | None,
+    ) -> torch.Tensor:
         fast_input, fast_recurrent, fast_bias, scale = _fast_parameters(
             self.input_weight, self.recurrent_weight, self.bias
         )
@@ -313,10 +289,7 @@ class RHNNoteRNN(NoteRNN):
             # Dropout multiplies s = u - 1: (s m) R'' = (u m) R'' - m R'', a per-sequence bias.
             fast_bias = (self.bias * scale).unsqueeze(1) - torch.bmm(state_masks, fast_recurrent)
         # Only the first micro-layer sees the input: one gather gives W x + b for every step.
-        xw = F.embedding(tokens.t(), fast_input)
-        if token_mask is not None:
-            xw = xw * token_mask.gather(1, tokens).t().unsqueeze(-1)
-        xw = xw + fast_bias[0]
+        xw = self._gather_inputs(tokens, fast_input, token_mask) + fast_bias[0]
         u0 = s0 + 1.0
         needs_grad = torch.is_grad_enabled() and any(
             t.requires_grad for t in (xw, fast_recurrent, fast_bias, u0)
@@ -331,8 +304,4 @@ class RHNNoteRNN(NoteRNN):
                 )
             u = last[1:]
             self._gate_means = acts[..., self.config.hidden_size :].mean(dim=(1, 2, 3))
-        states = u - 1.0
-        hidden_seq = states.transpose(0, 1)
-        if output_mask is not None:
-            hidden_seq = hidden_seq * output_mask
-        return self.output(hidden_seq), (states[-1],)
+        return u - 1.0

@@ -3,7 +3,8 @@
 One readable loop (:func:`train_note_rnn`): random windows of ``window + 1`` tokens from the
 training tunes (shorter tunes padded, padding ignored by the loss), Adam, gradient-norm clipping,
 validation on whole validation tunes after every epoch, learning-rate halving on a plateau and
-early stopping, TensorBoard logs (including the RHN's transform-gate activity per micro-layer).
+early stopping, TensorBoard logs (including, per micro-layer of the RHN and the DT-RNN, the
+mean transform gate and the relative state change on the training batch).
 
 Everything a run needs to continue is in one file, ``OUT/resume.safetensors``, written atomically:
 the model weights, the Adam moments (flattened to named tensors), the torch RNG state, and a
@@ -23,7 +24,7 @@ import math
 import os
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
@@ -178,6 +179,26 @@ def _step_seed(seed: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, step]).generate_state(1, np.uint64)[0]) >> 1
 
 
+def _tune_batches(
+    tunes: Sequence[np.ndarray], max_batch_tokens: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Whole tunes (two or more tokens) in batches of similar length, padded with NO_EVENT:
+    ``(tokens [B, L], lengths [B])`` with at most about ``max_batch_tokens`` tokens per batch."""
+    order = sorted((np.asarray(t, dtype=np.int64) for t in tunes if len(t) >= 2), key=len)
+    start = 0
+    while start < len(order):
+        stop = start + 1
+        while stop < len(order) and len(order[stop]) * (stop - start + 1) <= max_batch_tokens:
+            stop += 1
+        batch = order[start:stop]
+        lengths = np.array([len(t) for t in batch], dtype=np.int64)
+        tokens = np.full((len(batch), int(lengths.max())), NO_EVENT, dtype=np.int64)
+        for i, tune in enumerate(batch):
+            tokens[i, : len(tune)] = tune
+        yield tokens, lengths
+        start = stop
+
+
 @torch.no_grad()
 def evaluate_note_rnn(
     model: NoteRNN, tunes: Sequence[np.ndarray], *, max_batch_tokens: int = 65536
@@ -190,18 +211,11 @@ def evaluate_note_rnn(
     """
     was_training = model.training
     model.eval()
-    order = sorted((t for t in tunes if len(t) >= 2), key=len)
     nll = correct = count = nonhold_correct = nonhold_count = 0.0
-    batch: list[np.ndarray] = []
-
-    def flush(batch: list[np.ndarray]) -> None:
-        nonlocal nll, correct, count, nonhold_correct, nonhold_count
-        length = max(len(t) for t in batch)
-        tokens = np.full((len(batch), length), NO_EVENT, dtype=np.int64)
-        targets = np.full((len(batch), length - 1), IGNORE, dtype=np.int64)
-        for i, tune in enumerate(batch):
-            tokens[i, : len(tune)] = tune
-            targets[i, : len(tune) - 1] = tune[1:]
+    for tokens, lengths in _tune_batches(tunes, max_batch_tokens):
+        targets = np.where(
+            np.arange(1, tokens.shape[1])[None, :] < lengths[:, None], tokens[:, 1:], IGNORE
+        )
         logits, _ = model(torch.from_numpy(tokens[:, :-1]))
         target = torch.from_numpy(targets)
         mask = target != IGNORE
@@ -214,14 +228,6 @@ def evaluate_note_rnn(
         count += float(mask.sum())
         nonhold_correct += float((hit & nonhold).sum())
         nonhold_count += float(nonhold.sum())
-
-    for tune in order:
-        if batch and len(tune) * (len(batch) + 1) > max_batch_tokens:
-            flush(batch)
-            batch = []
-        batch.append(np.asarray(tune, dtype=np.int64))
-    if batch:
-        flush(batch)
     model.train(was_training)
     if count == 0:
         raise ValueError("no validation tune has two or more tokens")
@@ -233,6 +239,34 @@ def evaluate_note_rnn(
         "nonhold_accuracy": nonhold_correct / max(nonhold_count, 1.0),
         "tokens": int(count),
     }
+
+
+@torch.no_grad()
+def micro_layer_statistics(
+    model: NoteRNN, tunes: Sequence[np.ndarray], *, max_batch_tokens: int = 16384
+) -> dict[str, list[float]] | None:
+    """Per micro-layer of a deep-transition Note RNN (RHN, DT-RNN) over whole tunes, each run
+    from the zero state: the mean relative state change ``state_change`` and, for the RHN, the
+    mean transform gate ``transform_gate`` (see
+    :meth:`pretrain.deep_transition.DeepTransitionNoteRNN.micro_layer_stats`), and ``steps``.
+    ``None`` for a model without micro-layers (the LSTM)."""
+    stats_of = getattr(model, "micro_layer_stats", None)
+    if stats_of is None:
+        return None
+    sums: dict[str, np.ndarray] = {}
+    total = 0
+    for tokens, lengths in _tune_batches(tunes, max_batch_tokens):
+        stats = stats_of(torch.from_numpy(tokens), torch.from_numpy(lengths))
+        steps = int(stats["steps"])
+        total += steps
+        for key, value in stats.items():
+            if key != "steps":
+                sums[key] = sums.get(key, 0.0) + value.double().numpy() * steps
+    if total == 0:
+        raise ValueError("no tune has two or more tokens")
+    result: dict = {key: (value / total).tolist() for key, value in sums.items()}
+    result["steps"] = total
+    return result
 
 
 # --------------------------------------------------------------------------- resume state
@@ -369,6 +403,19 @@ def _gate_activity(model: NoteRNN) -> list[float] | None:
     return None if values is None else [float(v) for v in values]
 
 
+def _log_micro_layers(writer: Any, model: NoteRNN, inputs: torch.Tensor, step: int) -> None:
+    """TensorBoard scalars per micro-layer: the transform gates of the last training batch
+    (RHN) and the relative state change on that batch without dropout (RHN, DT-RNN)."""
+    kind = model.config.kind
+    for layer, value in enumerate(_gate_activity(model) or []):
+        writer.add_scalar(f"{kind}/transform_gate_layer_{layer + 1}", value, step)
+    stats_of = getattr(model, "micro_layer_stats", None)
+    if stats_of is None:
+        return
+    for layer, value in enumerate(stats_of(inputs)["state_change"].tolist()):
+        writer.add_scalar(f"{kind}/state_change_layer_{layer + 1}", value, step)
+
+
 def train_note_rnn(
     corpus: CorpusLike,
     out_dir: str | os.PathLike,
@@ -458,6 +505,8 @@ def train_note_rnn(
             "bad_epochs": 0,
             "history": [],
             "elapsed": 0.0,
+            "train_seconds": 0.0,
+            "train_cpu_seconds": 0.0,
             "train_tokens": 0,
             "finished": None,
             "stop_validation": None,
@@ -521,7 +570,13 @@ def train_note_rnn(
 
     def validate_and_checkpoint(at_epoch_end: bool) -> dict:
         metrics = evaluate_note_rnn(model, corpus.valid)
-        metrics.update(epoch=state["step"] / steps_per_epoch, step=state["step"])
+        metrics.update(
+            epoch=state["step"] / steps_per_epoch,
+            step=state["step"],
+            train_tokens=state["train_tokens"],
+            train_seconds=state.get("train_seconds"),
+            train_cpu_seconds=state.get("train_cpu_seconds"),
+        )
         if writer is not None:
             for key in ("loss", "perplexity", "accuracy", "nonhold_accuracy"):
                 writer.add_scalar(f"valid/{key}", metrics[key], state["step"])
@@ -589,7 +644,7 @@ def train_note_rnn(
                     stopped = "interrupted"
                     break
                 step = state["step"]
-                tick = time.monotonic()
+                tick, cpu_tick = time.monotonic(), time.process_time()
                 rng = np.random.default_rng([config.seed, step])
                 torch.manual_seed(_step_seed(config.seed, step))
                 inputs, targets = sampler.sample(rng, config.batch_size)
@@ -608,6 +663,12 @@ def train_note_rnn(
                 state["step"] = step + 1
                 state["train_tokens"] += tokens
                 state["elapsed"] = elapsed_before + time.monotonic() - session_start
+                # Optimiser steps only (no validation, no checkpoints): the time axis of a
+                # learning curve. Runs resumed from before these existed start them at 0.
+                state["train_seconds"] = state.get("train_seconds", 0.0) + time.monotonic() - tick
+                state["train_cpu_seconds"] = (
+                    state.get("train_cpu_seconds", 0.0) + time.process_time() - cpu_tick
+                )
                 window_loss += loss.item() * tokens
                 window_correct += correct
                 window_count += tokens
@@ -630,11 +691,7 @@ def train_note_rnn(
                             "train/learning_rate", optimizer.param_groups[0]["lr"], state["step"]
                         )
                         writer.add_scalar("train/tokens_per_second", rate, state["step"])
-                        gates = _gate_activity(model)
-                        for layer, value in enumerate(gates or []):
-                            writer.add_scalar(
-                                f"rhn/transform_gate_layer_{layer + 1}", value, state["step"]
-                            )
+                        _log_micro_layers(writer, model, inputs, state["step"])
                     window_loss = window_correct = window_count = 0.0
                 if state["step"] % steps_per_epoch == 0:
                     metrics = validate_and_checkpoint(at_epoch_end=True)
@@ -689,7 +746,9 @@ def train_note_rnn(
 def _describe(config: NoteRNNConfig) -> str:
     if config.kind == "lstm":
         return f"LSTM {config.num_layers}x{config.hidden_size}"
-    return f"RHN depth {config.depth} x {config.hidden_size}"
+    return (
+        f"{'RHN' if config.kind == 'rhn' else 'DT-RNN'} depth {config.depth} x {config.hidden_size}"
+    )
 
 
 def _split_signature(corpus: CorpusLike) -> list[int]:

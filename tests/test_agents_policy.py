@@ -47,7 +47,7 @@ def note_rnn_log_probs(rnn, prefix: list[int]) -> torch.Tensor:
     return torch.log_softmax(logits[0, -1], dim=-1)
 
 
-@pytest.mark.parametrize("kind", ["lstm", "rhn"])
+@pytest.mark.parametrize("kind", ["lstm", "rhn", "dtrnn"])
 @pytest.mark.parametrize("algo", ["q", "psi", "g"])
 def test_boltzmann_policy_equals_the_note_rnn_before_training(algo, kind):
     policy, rnn = make_policy(algo, kind)
@@ -94,7 +94,7 @@ def test_padded_forward_equals_the_unpadded_prefix_and_sequence_values():
     assert torch.allclose(first, all_prefixes[1], atol=1e-6)
 
 
-@pytest.mark.parametrize("kind", ["lstm", "rhn"])
+@pytest.mark.parametrize("kind", ["lstm", "rhn", "dtrnn"])
 @pytest.mark.parametrize("algo", ["psi", "g"])
 def test_recurrent_actor_matches_rereading_the_melody(algo, kind):
     policy, _ = make_policy(algo, kind)

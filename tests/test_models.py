@@ -1,4 +1,4 @@
-"""Both Note RNNs: one interface, whole-sequence == step-by-step, sizes, checkpoints."""
+"""All Note RNNs: one interface, whole-sequence == step-by-step, sizes, checkpoints."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ import torch
 import torch.nn.functional as F
 
 from pretrain.checkpoint import load_note_rnn, save_note_rnn
-from pretrain.command import lstm_parameters, rhn_hidden_for_parameters
+from pretrain.command import hidden_for_parameters, lstm_parameters, transition_parameters
+from pretrain.dtrnn import DTRNNNoteRNN
 from pretrain.models import LSTMNoteRNN, NoteRNNConfig, build_note_rnn
 from pretrain.rhn import RHNNoteRNN
 
 CONFIGS = {
     "lstm": NoteRNNConfig(kind="lstm", hidden_size=12, num_layers=2),
     "rhn": NoteRNNConfig(kind="rhn", hidden_size=12, depth=3),
+    "dtrnn": NoteRNNConfig(kind="dtrnn", hidden_size=12, depth=3),
 }
+CLASSES = {"lstm": LSTMNoteRNN, "rhn": RHNNoteRNN, "dtrnn": DTRNNNoteRNN}
 
 
 @pytest.mark.parametrize("kind", sorted(CONFIGS))
@@ -37,38 +40,54 @@ def test_forward_log_probs_equal_step_by_step(kind):
 @pytest.mark.parametrize("kind", sorted(CONFIGS))
 def test_interface_shapes(kind):
     model = build_note_rnn(CONFIGS[kind])
-    assert isinstance(model, LSTMNoteRNN if kind == "lstm" else RHNNoteRNN)
+    assert type(model) is CLASSES[kind]
     logits, state = model(torch.zeros(3, 4, dtype=torch.long))
     assert logits.shape == (3, 4, 38)
     assert isinstance(state, tuple)
-    if kind == "rhn":
+    if kind != "lstm":
         assert len(state) == 1 and state[0].shape == (3, 12)
     logits, _ = model.step(torch.zeros(3, dtype=torch.long), model.initial_state(3))
     assert logits.shape == (3, 38)
     assert model.output.weight.shape == (38, 12)
 
 
-@pytest.mark.parametrize("depth", [3, 5])
-def test_default_rhn_matches_the_lstm_parameter_count(depth):
+@pytest.mark.parametrize("kind", ["rhn", "dtrnn"])
+@pytest.mark.parametrize("depth", [1, 3, 5, 10])
+def test_deep_transition_sizing_matches_the_lstm_parameter_count(kind, depth):
     target = lstm_parameters(100, 38)
-    assert target == build_note_rnn(NoteRNNConfig(kind="lstm")).num_parameters()
-    hidden = rhn_hidden_for_parameters(target, depth, 38)
+    assert target == build_note_rnn(NoteRNNConfig(kind="lstm")).num_parameters() == 59_838
+    hidden = hidden_for_parameters(kind, target, depth, 38)
     params = build_note_rnn(
-        NoteRNNConfig(kind="rhn", hidden_size=hidden, depth=depth)
+        NoteRNNConfig(kind=kind, hidden_size=hidden, depth=depth)
     ).num_parameters()
     bigger = build_note_rnn(
-        NoteRNNConfig(kind="rhn", hidden_size=hidden + 1, depth=depth)
+        NoteRNNConfig(kind=kind, hidden_size=hidden + 1, depth=depth)
     ).num_parameters()
+    assert params == transition_parameters(kind, hidden, depth, 38)
     assert params <= target < bigger
     assert abs(params - target) / target < 0.02
 
 
-def test_rhn_checkpoint_round_trip(tmp_path):
+def test_study_sizes_at_the_lstm_budget():
+    """The widths of benchmarks/rhn_study.md (RHN paper: equal parameters across depths)."""
+    sizes = {
+        (kind, depth): hidden_for_parameters(kind, 59_838, depth, 38)
+        for kind in ("rhn", "dtrnn")
+        for depth in (1, 3, 5, 10)
+    }
+    assert sizes == {
+        ("rhn", 1): 146, ("rhn", 3): 90, ("rhn", 5): 71, ("rhn", 10): 51,
+        ("dtrnn", 1): 209, ("dtrnn", 3): 128, ("dtrnn", 5): 101, ("dtrnn", 10): 73,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["rhn", "dtrnn"])
+def test_deep_transition_checkpoint_round_trip(kind, tmp_path):
     torch.manual_seed(0)
-    model = build_note_rnn(NoteRNNConfig(kind="rhn", hidden_size=9, depth=2, transform_bias=-3.0))
+    model = build_note_rnn(NoteRNNConfig(kind=kind, hidden_size=9, depth=2, transform_bias=-3.0))
     save_note_rnn(model, tmp_path / "r", metrics={"accuracy": 0.1})
     loaded, meta = load_note_rnn(tmp_path / "r")
-    assert isinstance(loaded, RHNNoteRNN) and meta["config"].depth == 2
+    assert type(loaded) is CLASSES[kind] and meta["config"].depth == 2
     tokens = torch.randint(0, 38, (2, 6))
     with torch.no_grad():
         torch.testing.assert_close(model.eval()(tokens)[0], loaded(tokens)[0])
@@ -81,6 +100,8 @@ def test_config_rejects_bad_sizes():
         NoteRNNConfig(kind="gru")
     with pytest.raises(ValueError, match="needs kind 'rhn'"):
         RHNNoteRNN(NoteRNNConfig(kind="lstm"))
+    with pytest.raises(ValueError, match="needs kind 'dtrnn'"):
+        DTRNNNoteRNN(NoteRNNConfig(kind="rhn"))
 
 
 def test_kneser_ney_distributions_sum_to_one_and_learn_a_pattern():

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pytest
 
 from pretrain.checkpoint import load_note_rnn
+from pretrain.dtrnn import DTRNNNoteRNN
+from pretrain.models import NoteRNNConfig, build_note_rnn
 from sequence_tutor.cli import main
 
 PHRASES = ["GABc d2B2|c2A2 B2G2", "ABcd e2d2|B2A2 G4", "c2e2 g2e2|f2d2 c4", "E2G2 A2G2|E2D2 C4"]
@@ -75,6 +78,36 @@ def test_small_run_writes_checkpoint_and_protects_it(data_folder, tmp_path, caps
     assert "resuming at step 4" in stdout and "stopped: epochs" in stdout
 
 
+def test_pretrain_dtrnn_writes_a_checkpoint_and_micro_layer_logs(data_folder, tmp_path, capsys):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "out"
+    code = main(
+        [
+            "pretrain", "--model", "dtrnn", "--depth", "3", "--parameters", "5000",
+            "--data", str(data_folder), "--cache-dir", str(tmp_path / "cache"), "--workers", "1",
+            "--batch-size", "4", "--window", "16", "--steps-per-epoch", "4", "--epochs", "2",
+            "--no-progress", "--out", str(out),
+        ]
+    )  # fmt: skip
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert f"wrote {out / 'note_rnn_dtrnn.safetensors'}" in printed.out
+    assert "training DT-RNN depth 3 x 29 (4852 parameters)" in printed.out
+    model, meta = load_note_rnn(out / "note_rnn_dtrnn")
+    # 3 * 29^2 + (38 + 3 + 38) * 29 + 38 = 4852 <= 5000 < 5108 at 30 units
+    assert isinstance(model, DTRNNNoteRNN) and meta["config"].hidden_size == 29
+    wider = build_note_rnn(NoteRNNConfig(kind="dtrnn", hidden_size=30, depth=3))
+    assert model.num_parameters() == 4852 and wider.num_parameters() == 5108
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {f"dtrnn/state_change_layer_{layer}" for layer in (1, 2, 3)} <= tags
+    assert not any("transform_gate" in tag for tag in tags)
+    values = [e.value for e in events.Scalars("dtrnn/state_change_layer_1")]
+    assert values and all(np.isfinite(v) and v > 0 for v in values)
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -84,7 +117,32 @@ def test_small_run_writes_checkpoint_and_protects_it(data_folder, tmp_path, caps
         (["--dropout", "1.5"], "--dropout 1.5: expected a number in [0, 1)"),
         (["--lr", "0"], "--lr 0.0: expected a number > 0"),
         (["--max-minutes", "-2"], "--max-minutes -2.0: expected a number > 0"),
-        (["--depth", "2"], "--depth applies to --model rhn only"),
+        (["--depth", "0", "--model", "dtrnn"], "--depth 0: expected an integer >= 1"),
+        (["--depth", "2"], "--depth applies to --model rhn or dtrnn only"),
+        (["--parameters", "5000"], "--parameters applies to --model rhn or dtrnn only"),
+        (["--parameters", "0", "--model", "dtrnn"], "--parameters 0: expected an integer >= 1"),
+        (
+            ["--model", "rhn", "--depth", "10", "--parameters", "2000"],
+            "--depth 10: too deep for a budget of 2000 parameters (a rhn of this depth would "
+            "have 7 units, fewer than 8); lower --depth or raise --parameters",
+        ),
+        (
+            ["--model", "dtrnn", "--depth", "64", "--parameters", "5000"],
+            "--depth 64: too deep for a budget of 5000 parameters (a dtrnn of this depth would "
+            "have 7 units, fewer than 8); lower --depth or raise --parameters",
+        ),
+        (
+            ["--model", "dtrnn", "--hidden", "8", "--parameters", "5000"],
+            "--hidden and --parameters: choose one (--parameters sizes --hidden)",
+        ),
+        (
+            ["--model", "dtrnn", "--transform-bias", "-1"],
+            "--transform-bias applies to --model rhn only (no gates here)",
+        ),
+        (
+            ["--model", "dtrnn", "--layers", "2"],
+            "--layers applies to --model lstm only (the dtrnn has --depth)",
+        ),
         (["--resume", "--overwrite"], "--resume and --overwrite: choose one"),
     ],
 )

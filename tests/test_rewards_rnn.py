@@ -115,16 +115,37 @@ def test_shipped_checkpoint_is_the_default():
         RewardRNN(backend="jax")
 
 
-def test_rhn_reward_rnn_uses_torch(tmp_path):
-    model = random_model("rhn", hidden_size=20, depth=2)
-    save_note_rnn(model, tmp_path / "rhn")
-    rnn = RewardRNN(tmp_path / "rhn")
-    assert rnn.backend == "torch" and rnn.kind == "rhn"
+@pytest.mark.parametrize("kind", ["rhn", "dtrnn"])
+def test_deep_transition_reward_rnn_uses_torch(kind, tmp_path):
+    model = random_model(kind, hidden_size=20, depth=2)
+    save_note_rnn(model, tmp_path / kind)
+    rnn = RewardRNN(tmp_path / kind)
+    assert rnn.backend == "torch" and rnn.kind == kind
     np.testing.assert_allclose(
         rnn.log_probs_of(SEQUENCES), torch_log_probs(model, SEQUENCES), atol=1e-5
     )
     with pytest.raises(ValueError, match="numpy backend runs LSTMs only"):
         RewardRNN(model, backend="numpy")
+
+
+def test_dtrnn_reward_rnn_streams_batches_and_states():
+    model = random_model("dtrnn", hidden_size=12, depth=3)
+    expected = torch_log_probs(model, SEQUENCES)
+    rnn = RewardRNN(model)
+    stream = rnn.stream()
+    stream.prime(SEQUENCES[1, :1].tolist())
+    for t, token in enumerate(SEQUENCES[1, 1:].tolist()):
+        assert stream.log_prob(token) == pytest.approx(expected[1, t], abs=1e-5)
+        stream.feed(token)
+    log_probs, state = rnn.prime(SEQUENCES[:, :1].tolist())
+    for t in range(1, 12):
+        rows = np.arange(4)
+        np.testing.assert_allclose(log_probs[rows, SEQUENCES[:, t]], expected[:, t - 1], atol=1e-5)
+        log_probs, state = rnn.step(SEQUENCES[:, t], state)
+    one = rnn.select(state, 2)
+    assert one[0].shape == (1, 12)
+    replaced = rnn.replace(state, 0, one)
+    np.testing.assert_allclose(np.asarray(replaced[0][0]), np.asarray(state[0][2]), atol=1e-7)
 
 
 def test_missing_checkpoint_names_the_file(tmp_path):

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from pretrain.models import NoteRNNConfig, build_note_rnn
-from pretrain.rhn import RHNNoteRNN, _RHNSequence, rhn_reference
+from pretrain.rhn import RHNNoteRNN, _RHNSequence
 
 
 def _tiny(depth=2, hidden=3, dropout=0.0, dtype=torch.float64) -> RHNNoteRNN:
@@ -88,37 +88,6 @@ def test_hand_written_backward_passes_gradcheck(with_masks, per_sequence_bias):
     )
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.3])
-def test_gradients_equal_plain_autograd(dropout):
-    """The fast path (reparametrised, fused backward) against the equations in autograd ops."""
-    model = _tiny(depth=3, hidden=5, dropout=dropout).train()
-    tokens = torch.randint(0, 38, (4, 7))
-    torch.manual_seed(3)
-    logits, _ = model(tokens)
-    torch.manual_seed(3)
-    token_mask, state_masks, output_mask = model._dropout_masks(4, model.input_weight)
-    xw = F.embedding(tokens.t(), model.input_weight)
-    if token_mask is not None:
-        xw = xw * token_mask.gather(1, tokens).t().unsqueeze(-1)
-    states = rhn_reference(
-        xw + model.bias[0],
-        model.recurrent_weight,
-        model.bias,
-        torch.zeros(4, 5, dtype=xw.dtype),
-        state_masks,
-    ).transpose(0, 1)
-    if output_mask is not None:
-        states = states * output_mask
-    expected = model.output(states)
-    torch.testing.assert_close(logits, expected, rtol=1e-12, atol=1e-12)
-    weights = torch.randn_like(logits)
-    params = list(model.parameters())
-    fast = torch.autograd.grad(logits, params, weights)
-    slow = torch.autograd.grad(expected, params, weights)
-    for a, b in zip(fast, slow):
-        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
-
-
 def test_transform_bias_initialisation_and_gate_activity():
     model = build_note_rnn(NoteRNNConfig(kind="rhn", hidden_size=16, depth=4, transform_bias=-3.0))
     assert torch.all(model.bias[:, 16:] == -3.0) and torch.all(model.bias[:, :16] == 0.0)
@@ -131,29 +100,6 @@ def test_transform_bias_initialisation_and_gate_activity():
     with torch.no_grad():
         model(torch.randint(0, 38, (2, 5)))
     assert len(model.gate_activity()) == 4
-
-
-def test_dropout_is_per_sequence_and_off_in_eval():
-    model = _tiny(hidden=8, dropout=0.5, dtype=torch.float32)
-    tokens = torch.randint(0, 38, (3, 6))
-    model.eval()
-    a, _ = model(tokens)
-    b, _ = model(tokens)
-    torch.testing.assert_close(a, b)
-    model.train()
-    torch.manual_seed(0)
-    c, _ = model(tokens)
-    torch.manual_seed(1)
-    d, _ = model(tokens)
-    assert not torch.allclose(c, d)
-    token_mask, state_masks, output_mask = model._dropout_masks(3, model.input_weight)
-    # One mask per sequence (and micro-layer), shared by every time step.
-    assert (
-        token_mask.shape == (3, 38)
-        and state_masks.shape == (2, 3, 8)
-        and output_mask.shape == (3, 1, 8)
-    )
-    assert set(torch.unique(state_masks).tolist()) <= {0.0, 2.0}
 
 
 def test_output_layer_is_named_output():

@@ -134,8 +134,12 @@ def test_same_seed_gives_identical_weights(tmp_path):
 
 @pytest.mark.parametrize(
     "model",
-    [NoteRNNConfig(hidden_size=8), NoteRNNConfig(kind="rhn", hidden_size=8, depth=2, dropout=0.25)],
-    ids=["lstm", "rhn-dropout"],
+    [
+        NoteRNNConfig(hidden_size=8),
+        NoteRNNConfig(kind="rhn", hidden_size=8, depth=2, dropout=0.25),
+        NoteRNNConfig(kind="dtrnn", hidden_size=8, depth=3, dropout=0.25),
+    ],
+    ids=["lstm", "rhn-dropout", "dtrnn-dropout"],
 )
 def test_resume_after_interruption_gives_identical_weights(tmp_path, model):
     straight = _train(tmp_path / "straight", model=model)

@@ -20,7 +20,14 @@ from pretrain.vocabulary import DEFAULT_VOCABULARY
 TINY_PRETRAIN = dict(
     epochs=16, batch_size=16, window=48, steps_per_epoch=4, seed=0, patience=100, lr_decay=0.5
 )
-TIMING_KEYS = {"train_tokens_per_second", "elapsed", "seconds", "tokens_per_second"}
+TIMING_KEYS = {
+    "train_tokens_per_second",
+    "elapsed",
+    "seconds",
+    "tokens_per_second",
+    "train_seconds",
+    "train_cpu_seconds",
+}
 
 
 def tiny_corpus(seed: int = 0, tunes: int = 40, length: int = 96):
