@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pretrain.models import NoteRNN, NoteRNNConfig, State
+from pretrain.note_rnn import NoteRNN, NoteRNNConfig, State
 
 
 class DeepTransitionNoteRNN(NoteRNN):

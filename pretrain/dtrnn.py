@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from pretrain.deep_transition import DeepTransitionNoteRNN
-from pretrain.models import State
+from pretrain.note_rnn import State
 
 
 def _dtrnn_forward_loop(

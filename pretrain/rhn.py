@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from pretrain.deep_transition import DeepTransitionNoteRNN
-from pretrain.models import NoteRNNConfig, State
+from pretrain.note_rnn import NoteRNNConfig, State
 
 
 def _rhn_forward_loop(
