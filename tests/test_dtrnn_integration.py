@@ -61,7 +61,9 @@ def test_vector_env_with_a_dtrnn_reward_rnn_equals_single_envs(tmp_path):
         _, _, terminated, _, info = venv.step(actions)
         for i, env in enumerate(singles):
             _, _, term, _, single = env.step(int(actions[i]))
-            assert info["reward_terms"]["note_rnn"][i] == pytest.approx(
+            # a finishing step's terms are under final_info, as with Gymnasium's SyncVectorEnv
+            terms = (info["final_info"] if terminated[i] else info)["reward_terms"]
+            assert terms["note_rnn"][i] == pytest.approx(
                 single["reward_terms"]["note_rnn"], abs=1e-5
             )
             if term:
