@@ -249,6 +249,11 @@ def _validate(args: argparse.Namespace) -> None:
     ):
         if value is not None:
             _check(value >= 1, option, value, "an integer >= 1")
+    _validate_numbers(args)
+    _validate_limits_and_paths(args)
+
+
+def _validate_numbers(args: argparse.Namespace) -> None:
     if args.dropout is not None:
         _check(0 <= args.dropout < 1, "--dropout", args.dropout, "a number in [0, 1)")
     if args.transform_bias is not None:
@@ -274,6 +279,9 @@ def _validate(args: argparse.Namespace) -> None:
             args.max_minutes,
             "a number > 0",
         )
+
+
+def _validate_limits_and_paths(args: argparse.Namespace) -> None:
     if args.hidden is not None:
         _check(args.hidden <= 4096, "--hidden", args.hidden, "at most 4096")
     if args.depth is not None:

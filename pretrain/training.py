@@ -447,139 +447,174 @@ def train_note_rnn(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise SequenceTutorError(f"{out}: output path exists and is not a folder")
-    state_path = out / RESUME_FILE
-    vocabulary = corpus.vocabulary
     if not corpus.train:
         raise SequenceTutorError("the corpus has no training tunes")
     if not corpus.valid:
         raise SequenceTutorError("the corpus has no validation tunes")
-
-    stored_tensors: dict | None = None
+    state_path = out / RESUME_FILE
     if resume:
-        stored_tensors, state = read_training_state(state_path)
-        if state["corpus_hash"] != corpus.hash:
-            raise SequenceTutorError(
-                f"{state_path}: was trained on corpus {state['corpus_hash']}, "
-                f"not on this one ({corpus.hash}); use the same --data and --off-grid"
-            )
-        split = state.get("split")
-        if split is not None and split != _split_signature(corpus):
-            raise SequenceTutorError(
-                f"{state_path}: was trained on another train/validation split "
-                f"({split[0]} / {split[1]} tunes, not {len(corpus.train)} / {len(corpus.valid)}); "
-                "use the same --valid-fraction"
-            )
-        if state["vocabulary"] != vocabulary.to_dict():
-            raise SequenceTutorError(
-                f"{state_path}: vocabulary {state['vocabulary']} does not match the corpus"
-            )
-        if model_config is not None and model_config.to_dict() != state["model_config"].to_dict():
-            raise SequenceTutorError(
-                f"{state_path}: holds a {_describe(state['model_config'])} run, "
-                f"not the requested {_describe(model_config)}"
-            )
-        model_config = state["model_config"]
-        stored = state["training_config"].to_dict()
-        overrides = overrides or {}
-        changed = sorted(
-            k for k, v in overrides.items() if k not in RESUMABLE_OVERRIDES and stored.get(k) != v
+        stored_tensors, state, model_config, config = _resumed_run(
+            corpus, state_path, model_config, overrides or {}
         )
-        if changed:
-            raise SequenceTutorError(
-                f"{state_path}: a resumed run keeps its training options "
-                f"({', '.join(f'{k}={stored.get(k)}' for k in changed)}); only "
-                f"{', '.join(RESUMABLE_OVERRIDES)} may change"
-            )
-        config = TrainingConfig.from_dict(dict(stored, **overrides))
     else:
         if state_path.exists() and not overwrite:
             raise SequenceTutorError(
                 f"{out}: already holds a training run; pass --resume to continue it, "
                 "--overwrite to start again, or another --out"
             )
-        model_config = model_config or NoteRNNConfig(vocab_size=vocabulary.size)
+        stored_tensors, state = None, _new_run_state()
+        model_config = model_config or NoteRNNConfig(vocab_size=corpus.vocabulary.size)
         config = config or TrainingConfig()
-        state = {
-            "step": 0,
-            "best_loss": None,
-            "bad_epochs": 0,
-            "history": [],
-            "elapsed": 0.0,
-            "train_seconds": 0.0,
-            "train_cpu_seconds": 0.0,
-            "train_tokens": 0,
-            "finished": None,
-            "stop_validation": None,
-        }
-    if model_config.vocab_size != vocabulary.size:
+    if model_config.vocab_size != corpus.vocabulary.size:
         raise SequenceTutorError(
-            f"model vocabulary size {model_config.vocab_size} does not match the corpus's {vocabulary.size}"
+            f"model vocabulary size {model_config.vocab_size} does not match the corpus's "
+            f"{corpus.vocabulary.size}"
         )
-
-    name = name or f"note_rnn_{model_config.kind}"
-    checkpoint_path = out / f"{name}.safetensors"
-    sampler = WindowSampler(corpus.train, config.window)
-    steps_per_epoch = config.steps_per_epoch or max(
-        1, math.ceil(sampler.num_targets / (config.batch_size * config.window))
-    )
-    total_steps = steps_per_epoch * config.epochs
-
-    torch.manual_seed(config.seed)
-    model = build_note_rnn(model_config)
-    model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    if stored_tensors is not None:
-        try:
-            model.load_state_dict(
-                {k[6:]: v for k, v in stored_tensors.items() if k.startswith("model.")}
-            )
-            optimizer.load_state_dict(_unflatten_optimizer(stored_tensors, state["optimizer"]))
-            torch.set_rng_state(stored_tensors["rng.torch"])
-        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
-            raise SequenceTutorError(f"{state_path}: unreadable training state ({exc})") from None
-        if overrides and "learning_rate" in overrides:
-            for group in optimizer.param_groups:
-                group["lr"] = overrides["learning_rate"]
-    state.update(
-        model_config=model_config.to_dict(),
-        training_config=config.to_dict(),
-        corpus_hash=corpus.hash,
-        split=_split_signature(corpus),
-        vocabulary=vocabulary.to_dict(),
-        steps_per_epoch=steps_per_epoch,
-        parameters=model.num_parameters(),
-    )
-    if state.get("finished") == "epochs" and state["step"] < total_steps:
-        state["finished"] = None  # more epochs were asked for
+    run = _Run(corpus, out, model_config, config, state, name=name, log=log)
+    run.restore(stored_tensors, state_path, overrides if resume else None)
     out.mkdir(parents=True, exist_ok=True)
+    return run.train(progress=progress, tensorboard=tensorboard, resume=resume)
 
-    writer = None
-    if tensorboard:
-        from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 (slow import)
 
-        writer = SummaryWriter(str(out / "tensorboard"), purge_step=state["step"] or None)
+def _new_run_state() -> dict:
+    return {
+        "step": 0,
+        "best_loss": None,
+        "bad_epochs": 0,
+        "history": [],
+        "elapsed": 0.0,
+        "train_seconds": 0.0,
+        "train_cpu_seconds": 0.0,
+        "train_tokens": 0,
+        "finished": None,
+        "stop_validation": None,
+    }
 
-    def say(message: str) -> None:
-        if log is not None:
-            log(message)
 
-    def save_state() -> None:
-        save_training_state(
-            state_path, model, optimizer, {k: v for k, v in state.items() if k != "optimizer"}
+def _resumed_run(
+    corpus: CorpusLike, state_path: Path, model_config: NoteRNNConfig | None, overrides: dict
+) -> tuple[dict, dict, NoteRNNConfig, TrainingConfig]:
+    """The stored run of ``state_path``, checked against this corpus and request."""
+    stored_tensors, state = read_training_state(state_path)
+    if state["corpus_hash"] != corpus.hash:
+        raise SequenceTutorError(
+            f"{state_path}: was trained on corpus {state['corpus_hash']}, "
+            f"not on this one ({corpus.hash}); use the same --data and --off-grid"
         )
+    split = state.get("split")
+    if split is not None and split != _split_signature(corpus):
+        raise SequenceTutorError(
+            f"{state_path}: was trained on another train/validation split "
+            f"({split[0]} / {split[1]} tunes, not {len(corpus.train)} / {len(corpus.valid)}); "
+            "use the same --valid-fraction"
+        )
+    if state["vocabulary"] != corpus.vocabulary.to_dict():
+        raise SequenceTutorError(
+            f"{state_path}: vocabulary {state['vocabulary']} does not match the corpus"
+        )
+    if model_config is not None and model_config.to_dict() != state["model_config"].to_dict():
+        raise SequenceTutorError(
+            f"{state_path}: holds a {_describe(state['model_config'])} run, "
+            f"not the requested {_describe(model_config)}"
+        )
+    stored = state["training_config"].to_dict()
+    changed = sorted(
+        k for k, v in overrides.items() if k not in RESUMABLE_OVERRIDES and stored.get(k) != v
+    )
+    if changed:
+        raise SequenceTutorError(
+            f"{state_path}: a resumed run keeps its training options "
+            f"({', '.join(f'{k}={stored.get(k)}' for k in changed)}); only "
+            f"{', '.join(RESUMABLE_OVERRIDES)} may change"
+        )
+    config = TrainingConfig.from_dict(dict(stored, **overrides))
+    return stored_tensors, state, state["model_config"], config
 
-    def validate_and_checkpoint(at_epoch_end: bool) -> dict:
-        metrics = evaluate_note_rnn(model, corpus.valid)
+
+class _Run:
+    """One pretraining run: the model, its optimiser and the resumable ``state`` dict."""
+
+    def __init__(
+        self,
+        corpus: CorpusLike,
+        out: Path,
+        model_config: NoteRNNConfig,
+        config: TrainingConfig,
+        state: dict,
+        *,
+        name: str | None,
+        log: Callable[[str], None] | None,
+    ) -> None:
+        self.corpus, self.out, self.config, self.state, self.log = corpus, out, config, state, log
+        self.model_config = model_config
+        self.name = name or f"note_rnn_{model_config.kind}"
+        self.checkpoint_path = out / f"{self.name}.safetensors"
+        self.state_path = out / RESUME_FILE
+        self.sampler = WindowSampler(corpus.train, config.window)
+        self.steps_per_epoch = config.steps_per_epoch or max(
+            1, math.ceil(self.sampler.num_targets / (config.batch_size * config.window))
+        )
+        self.total_steps = self.steps_per_epoch * config.epochs
+        torch.manual_seed(config.seed)
+        self.model = build_note_rnn(model_config)
+        self.model.train()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+        self.writer: Any = None
+        self.bar: Any = None
+
+    def restore(self, tensors: dict | None, state_path: Path, overrides: dict | None) -> None:
+        """Load the stored weights, optimiser and RNG (on resume) and record the run's setup."""
+        state, vocabulary = self.state, self.corpus.vocabulary
+        if tensors is not None:
+            try:
+                self.model.load_state_dict(
+                    {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+                )
+                self.optimizer.load_state_dict(_unflatten_optimizer(tensors, state["optimizer"]))
+                torch.set_rng_state(tensors["rng.torch"])
+            except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+                raise SequenceTutorError(
+                    f"{state_path}: unreadable training state ({exc})"
+                ) from None
+            if overrides and "learning_rate" in overrides:
+                for group in self.optimizer.param_groups:
+                    group["lr"] = overrides["learning_rate"]
+        state.update(
+            model_config=self.model_config.to_dict(),
+            training_config=self.config.to_dict(),
+            corpus_hash=self.corpus.hash,
+            split=_split_signature(self.corpus),
+            vocabulary=vocabulary.to_dict(),
+            steps_per_epoch=self.steps_per_epoch,
+            parameters=self.model.num_parameters(),
+        )
+        if state.get("finished") == "epochs" and state["step"] < self.total_steps:
+            state["finished"] = None  # more epochs were asked for
+
+    # -- output ----------------------------------------------------------------------------------
+    def say(self, message: str) -> None:
+        if self.bar is not None:
+            self.bar.write(message)
+        elif self.log is not None:
+            self.log(message)
+
+    def save_state(self) -> None:
+        state = {k: v for k, v in self.state.items() if k != "optimizer"}
+        save_training_state(self.state_path, self.model, self.optimizer, state)
+
+    def validate_and_checkpoint(self, at_epoch_end: bool) -> dict:
+        state, config = self.state, self.config
+        metrics = evaluate_note_rnn(self.model, self.corpus.valid)
         metrics.update(
-            epoch=state["step"] / steps_per_epoch,
+            epoch=state["step"] / self.steps_per_epoch,
             step=state["step"],
             train_tokens=state["train_tokens"],
             train_seconds=state.get("train_seconds"),
             train_cpu_seconds=state.get("train_cpu_seconds"),
         )
-        if writer is not None:
+        if self.writer is not None:
             for key in ("loss", "perplexity", "accuracy", "nonhold_accuracy"):
-                writer.add_scalar(f"valid/{key}", metrics[key], state["step"])
+                self.writer.add_scalar(f"valid/{key}", metrics[key], state["step"])
         improved = state["best_loss"] is None or metrics["loss"] < state["best_loss"]
         if at_epoch_end:
             state["history"].append(metrics)
@@ -588,159 +623,196 @@ def train_note_rnn(
                 state["bad_epochs"] = 0
             else:
                 state["bad_epochs"] += 1
-                for group in optimizer.param_groups:
+                for group in self.optimizer.param_groups:
                     group["lr"] *= config.lr_decay
-        if improved or not checkpoint_path.exists():
+        if improved or not self.checkpoint_path.exists():
             summary = dict(
                 metrics,
-                parameters=model.num_parameters(),
+                parameters=self.model.num_parameters(),
                 train_tokens=state["train_tokens"],
                 train_tokens_per_second=state["train_tokens"] / max(state["elapsed"], 1e-9),
                 training_config=config.to_dict(),
             )
             save_note_rnn(
-                model,
-                checkpoint_path,
-                vocabulary=vocabulary,
-                corpus_hash=corpus.hash,
+                self.model,
+                self.checkpoint_path,
+                vocabulary=self.corpus.vocabulary,
+                corpus_hash=self.corpus.hash,
                 metrics=summary,
             )
         return metrics
 
-    start_step = state["step"]
-    stopped = state.get("finished")
-    last_save = time.monotonic()
-    window_loss = window_correct = window_count = 0.0
-    bar = None
-    if progress and stopped is None:
-        from tqdm.auto import tqdm  # noqa: PLC0415
+    # -- the loop --------------------------------------------------------------------------------
+    def stop_reason(self, stop: _StopFlag, session_start: float) -> str | None:
+        """Why the loop stops before the next step, or None to go on."""
+        step, config = self.state["step"], self.config
+        if step >= self.total_steps:
+            return "epochs"
+        if config.max_steps is not None and step >= config.max_steps:
+            return "step limit"
+        if (
+            config.max_minutes is not None
+            and time.monotonic() - session_start >= 60 * config.max_minutes
+        ):
+            return "time limit"
+        if stop.requested:
+            return "interrupted"
+        return None
 
-        bar = tqdm(
-            total=total_steps, initial=start_step, unit="step", dynamic_ncols=True, desc=name
+    def train_step(
+        self, elapsed_before: float, session_start: float
+    ) -> tuple[Any, float, int, int, float]:
+        """One optimiser step on a sampled batch; ``(inputs, loss, tokens, correct, tick)``."""
+        state, config, model = self.state, self.config, self.model
+        step = state["step"]
+        tick, cpu_tick = time.monotonic(), time.process_time()
+        rng = np.random.default_rng([config.seed, step])
+        torch.manual_seed(_step_seed(config.seed, step))
+        inputs, targets = self.sampler.sample(rng, config.batch_size)
+        logits, _ = model(inputs)
+        loss = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE
         )
-    say(
-        f"training {_describe(model_config)} ({model.num_parameters()} parameters) on "
-        f"{sampler.num_targets} tokens, {steps_per_epoch} steps per epoch"
-        + (f", resuming at step {start_step}" if resume else "")
-    )
-    session_start = time.monotonic()
-    elapsed_before = state["elapsed"]
-    try:
-        with _StopFlag() as stop:
-            while stopped is None:
-                if state["step"] >= total_steps:
-                    stopped = "epochs"
-                    break
-                if config.max_steps is not None and state["step"] >= config.max_steps:
-                    stopped = "step limit"
-                    break
-                if (
-                    config.max_minutes is not None
-                    and time.monotonic() - session_start >= 60 * config.max_minutes
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+        self.optimizer.step()
+        mask = targets != IGNORE
+        tokens = int(mask.sum())
+        with torch.no_grad():
+            correct = int(((logits.argmax(-1) == targets) & mask).sum())
+        state["step"] = step + 1
+        state["train_tokens"] += tokens
+        state["elapsed"] = elapsed_before + time.monotonic() - session_start
+        # Optimiser steps only (no validation, no checkpoints): the time axis of a learning
+        # curve. Runs resumed from before these existed start them at 0.
+        state["train_seconds"] = state.get("train_seconds", 0.0) + time.monotonic() - tick
+        state["train_cpu_seconds"] = (
+            state.get("train_cpu_seconds", 0.0) + time.process_time() - cpu_tick
+        )
+        return inputs, loss.item(), tokens, correct, tick
+
+    def log_window(self, window: list[float], inputs: Any, tokens: int, tick: float) -> None:
+        """Progress-bar postfix and TensorBoard scalars of the steps since the last log."""
+        step = self.state["step"]
+        train_loss = window[0] / max(window[2], 1)
+        train_accuracy = window[1] / max(window[2], 1)
+        rate = tokens / max(time.monotonic() - tick, 1e-9)
+        if self.bar is not None:
+            self.bar.set_postfix(
+                loss=f"{train_loss:.3f}", acc=f"{train_accuracy:.3f}", tok_s=f"{rate:.0f}"
+            )
+        if self.writer is not None:
+            self.writer.add_scalar("train/loss", train_loss, step)
+            self.writer.add_scalar("train/accuracy", train_accuracy, step)
+            self.writer.add_scalar(
+                "train/learning_rate", self.optimizer.param_groups[0]["lr"], step
+            )
+            self.writer.add_scalar("train/tokens_per_second", rate, step)
+            _log_micro_layers(self.writer, self.model, inputs, step)
+
+    def end_epoch(self) -> str | None:
+        """Validate, report and save; ``"early stopping"`` once patience runs out."""
+        metrics = self.validate_and_checkpoint(at_epoch_end=True)
+        epoch = self.state["step"] // self.steps_per_epoch
+        self.say(
+            f"epoch {epoch}: valid loss {metrics['loss']:.4f} accuracy {metrics['accuracy']:.4f} "
+            f"non-hold {metrics['nonhold_accuracy']:.4f} perplexity {metrics['perplexity']:.3f}"
+        )
+        stopped = "early stopping" if self.state["bad_epochs"] >= self.config.patience else None
+        self.save_state()
+        return stopped
+
+    def loop(self, stop: _StopFlag) -> str:
+        state, config = self.state, self.config
+        stopped = state.get("finished")
+        last_save = time.monotonic()
+        window = [0.0, 0.0, 0.0]  # loss * tokens, correct, tokens since the last log
+        session_start = time.monotonic()
+        elapsed_before = state["elapsed"]
+        while stopped is None:
+            stopped = self.stop_reason(stop, session_start)
+            if stopped is not None:
+                break
+            inputs, loss, tokens, correct, tick = self.train_step(elapsed_before, session_start)
+            window[0] += loss * tokens
+            window[1] += correct
+            window[2] += tokens
+            if self.bar is not None:
+                self.bar.update(1)
+            if state["step"] % config.log_every == 0 or state["step"] == self.total_steps:
+                self.log_window(window, inputs, tokens, tick)
+                window = [0.0, 0.0, 0.0]
+            if state["step"] % self.steps_per_epoch == 0:
+                stopped = self.end_epoch()
+                last_save = time.monotonic()
+            elif time.monotonic() - last_save >= config.checkpoint_seconds:
+                self.save_state()
+                last_save = time.monotonic()
+        return stopped
+
+    def train(self, *, progress: bool, tensorboard: bool, resume: bool) -> TrainingResult:
+        state = self.state
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 (slow import)
+
+            self.writer = SummaryWriter(
+                str(self.out / "tensorboard"), purge_step=state["step"] or None
+            )
+        start_step = state["step"]
+        if progress and state.get("finished") is None:
+            from tqdm.auto import tqdm  # noqa: PLC0415
+
+            self.bar = tqdm(
+                total=self.total_steps,
+                initial=start_step,
+                unit="step",
+                dynamic_ncols=True,
+                desc=self.name,
+            )
+        if self.log is not None:
+            self.log(
+                f"training {_describe(self.model_config)} ({self.model.num_parameters()} parameters) on "
+                f"{self.sampler.num_targets} tokens, {self.steps_per_epoch} steps per epoch"
+                + (f", resuming at step {start_step}" if resume else "")
+            )
+        try:
+            with _StopFlag() as stop:
+                stopped = self.loop(stop)
+                if stopped in ("epochs", "early stopping"):
+                    state["finished"] = stopped
+                if not self.checkpoint_path.exists() or (
+                    stopped not in ("epochs", "early stopping")
+                    and state["step"] % self.steps_per_epoch
                 ):
-                    stopped = "time limit"
-                    break
-                if stop.requested:
-                    stopped = "interrupted"
-                    break
-                step = state["step"]
-                tick, cpu_tick = time.monotonic(), time.process_time()
-                rng = np.random.default_rng([config.seed, step])
-                torch.manual_seed(_step_seed(config.seed, step))
-                inputs, targets = sampler.sample(rng, config.batch_size)
-                logits, _ = model(inputs)
-                loss = F.cross_entropy(
-                    logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE
-                )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-                optimizer.step()
-                mask = targets != IGNORE
-                tokens = int(mask.sum())
-                with torch.no_grad():
-                    correct = int(((logits.argmax(-1) == targets) & mask).sum())
-                state["step"] = step + 1
-                state["train_tokens"] += tokens
-                state["elapsed"] = elapsed_before + time.monotonic() - session_start
-                # Optimiser steps only (no validation, no checkpoints): the time axis of a
-                # learning curve. Runs resumed from before these existed start them at 0.
-                state["train_seconds"] = state.get("train_seconds", 0.0) + time.monotonic() - tick
-                state["train_cpu_seconds"] = (
-                    state.get("train_cpu_seconds", 0.0) + time.process_time() - cpu_tick
-                )
-                window_loss += loss.item() * tokens
-                window_correct += correct
-                window_count += tokens
-                if bar is not None:
-                    bar.update(1)
-                if state["step"] % config.log_every == 0 or state["step"] == total_steps:
-                    train_loss = window_loss / max(window_count, 1)
-                    train_accuracy = window_correct / max(window_count, 1)
-                    rate = tokens / max(time.monotonic() - tick, 1e-9)
-                    if bar is not None:
-                        bar.set_postfix(
-                            loss=f"{train_loss:.3f}",
-                            acc=f"{train_accuracy:.3f}",
-                            tok_s=f"{rate:.0f}",
-                        )
-                    if writer is not None:
-                        writer.add_scalar("train/loss", train_loss, state["step"])
-                        writer.add_scalar("train/accuracy", train_accuracy, state["step"])
-                        writer.add_scalar(
-                            "train/learning_rate", optimizer.param_groups[0]["lr"], state["step"]
-                        )
-                        writer.add_scalar("train/tokens_per_second", rate, state["step"])
-                        _log_micro_layers(writer, model, inputs, state["step"])
-                    window_loss = window_correct = window_count = 0.0
-                if state["step"] % steps_per_epoch == 0:
-                    metrics = validate_and_checkpoint(at_epoch_end=True)
-                    epoch = state["step"] // steps_per_epoch
-                    message = (
-                        f"epoch {epoch}: valid loss {metrics['loss']:.4f} accuracy {metrics['accuracy']:.4f} "
-                        f"non-hold {metrics['nonhold_accuracy']:.4f} perplexity {metrics['perplexity']:.3f}"
-                    )
-                    if bar is not None:
-                        bar.write(message)
-                    elif log is not None:
-                        say(message)
-                    if state["bad_epochs"] >= config.patience:
-                        stopped = "early stopping"
-                    save_state()
-                    last_save = time.monotonic()
-                elif time.monotonic() - last_save >= config.checkpoint_seconds:
-                    save_state()
-                    last_save = time.monotonic()
-            if stopped in ("epochs", "early stopping"):
-                state["finished"] = stopped
-            if not checkpoint_path.exists() or (
-                stopped not in ("epochs", "early stopping") and state["step"] % steps_per_epoch
-            ):
-                # Stopped between epochs: make sure a usable checkpoint exists without touching
-                # the early-stopping bookkeeping (so a resumed run stays identical).
-                validate_and_checkpoint(at_epoch_end=False)
-            save_state()
-    finally:
-        if bar is not None:
-            bar.close()
-        if writer is not None:
-            writer.close()
+                    # Stopped between epochs: make sure a usable checkpoint exists without
+                    # touching the early-stopping bookkeeping (so a resumed run stays identical).
+                    self.validate_and_checkpoint(at_epoch_end=False)
+                self.save_state()
+        finally:
+            if self.bar is not None:
+                self.bar.close()
+            if self.writer is not None:
+                self.writer.close()
+        return self.result(stopped)
 
-    from pretrain.checkpoint import read_checkpoint_meta  # noqa: PLC0415
+    def result(self, stopped: str) -> TrainingResult:
+        from pretrain.checkpoint import read_checkpoint_meta  # noqa: PLC0415
 
-    best = read_checkpoint_meta(checkpoint_path)["metrics"]
-    say(
-        f"stopped after step {state['step']} ({stopped}); best checkpoint {checkpoint_path}: "
-        f"valid accuracy {best['accuracy']:.4f}, non-hold {best['nonhold_accuracy']:.4f}, "
-        f"perplexity {best['perplexity']:.3f}"
-    )
-    return TrainingResult(
-        model=model,
-        checkpoint=checkpoint_path,
-        metrics=best,
-        stopped=stopped,
-        history=state["history"],
-    )
+        best = read_checkpoint_meta(self.checkpoint_path)["metrics"]
+        if self.log is not None:
+            self.log(
+                f"stopped after step {self.state['step']} ({stopped}); best checkpoint "
+                f"{self.checkpoint_path}: valid accuracy {best['accuracy']:.4f}, non-hold "
+                f"{best['nonhold_accuracy']:.4f}, perplexity {best['perplexity']:.3f}"
+            )
+        return TrainingResult(
+            model=self.model,
+            checkpoint=self.checkpoint_path,
+            metrics=best,
+            stopped=stopped,
+            history=self.state["history"],
+        )
 
 
 def _describe(config: NoteRNNConfig) -> str:
