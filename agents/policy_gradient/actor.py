@@ -3,8 +3,8 @@
 ``π_θ(· | s_t) = softmax(ℓ_θ(s_t))`` with ``ℓ_θ`` the logits of a copy of the Note RNN, so before
 any update ``π_θ = p`` exactly; ``p`` is a second, frozen copy (the prior of the KL term, the same
 network as the env's Reward RNN when both are the shipped Note RNN). The critic (PPO-KL) is a
-linear value head on the hidden state the Note RNN feeds its output layer, zero-initialised so
-``V ≡ 0`` before training.
+linear value head on the hidden state the Note RNN feeds its output layer (detached: the value
+loss trains the head only), zero-initialised so ``V ≡ 0`` before training.
 
 Like :class:`~agents.policy.NoteRNNQNetwork` it reads raw tokens: whole compositions ``[B, L]``
 in one recurrent pass (every prefix's distribution at once), or observations ``[B, 1 + T]`` with
@@ -74,7 +74,9 @@ class NoteRNNActor(nn.Module):
         values = None
         if self.value is not None:
             assert self._hidden is not None
-            values = self.value(self._hidden)[..., 0]
+            # The critic reads the hidden state without training the Note RNN: regressing
+            # returns of size ~100 through the shared LSTM swamps the policy gradient.
+            values = self.value(self._hidden.detach())[..., 0]
         self._hidden = None
         return F.log_softmax(logits, dim=-1), values
 

@@ -117,23 +117,27 @@ def save_training_state(
     path: str | os.PathLike,
     *,
     optimizer: torch.optim.Optimizer,
-    rng: np.random.Generator,
+    rng: np.random.Generator | None,
     counters: dict[str, int],
     extra: dict | None = None,
 ) -> tuple[Path, Path]:
-    """Write the optimiser, the agent's generator, torch's RNG and the counters."""
+    """Write the optimiser, the agent's generator (if any), torch's and NumPy's global RNGs and
+    the counters (``extra``: JSON-ready state of the algorithm's own)."""
     weights_path, config_path = agent_paths(path)
     state = optimizer.state_dict()
     tensors = {"rng.torch": torch.get_rng_state()}
     for index, values in state["state"].items():
         for key, value in values.items():
             tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).detach().clone()
+    numpy_state = np.random.get_state()  # noqa: NPY002 (SB3 seeds and samples the global RNG)
+    tensors["rng.numpy"] = torch.from_numpy(np.asarray(numpy_state[1], dtype=np.int64))
     write_weights(weights_path, tensors, TRAINING_FORMAT)
     meta = {
         "format": TRAINING_FORMAT,
         "version": FORMAT_VERSION,
         "param_groups": state["param_groups"],
-        "rng": rng.bit_generator.state,
+        "rng": rng.bit_generator.state if rng is not None else None,
+        "rng_numpy": [numpy_state[0], int(numpy_state[2]), int(numpy_state[3]), numpy_state[4]],
         "counters": {k: int(v) for k, v in counters.items()},
         "extra": extra or {},
     }
@@ -142,7 +146,7 @@ def save_training_state(
 
 
 def load_training_state(
-    path: str | os.PathLike, optimizer: torch.optim.Optimizer, rng: np.random.Generator
+    path: str | os.PathLike, optimizer: torch.optim.Optimizer, rng: np.random.Generator | None
 ) -> dict:
     """Restore what :func:`save_training_state` wrote; returns ``{"counters", "extra"}``."""
     weights_path, config_path = agent_paths(path)
@@ -155,11 +159,15 @@ def load_training_state(
                 _, index, name = key.split(".", 2)
                 state.setdefault(int(index), {})[name] = value
         optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-        generator_state = meta["rng"]
-        if generator_state.get("bit_generator") != type(rng.bit_generator).__name__:
-            raise ValueError(f"generator {generator_state.get('bit_generator')!r} != PCG64")
-        rng.bit_generator.state = generator_state
+        if rng is not None:
+            generator_state = meta["rng"]
+            if generator_state.get("bit_generator") != type(rng.bit_generator).__name__:
+                raise ValueError(f"generator {generator_state.get('bit_generator')!r} != PCG64")
+            rng.bit_generator.state = generator_state
         torch.set_rng_state(tensors["rng.torch"])
+        name, pos, has_gauss, cached = meta["rng_numpy"]
+        keys = tensors["rng.numpy"].numpy().astype(np.uint32)
+        np.random.set_state((name, keys, int(pos), int(has_gauss), float(cached)))  # noqa: NPY002
         counters = {k: int(v) for k, v in meta["counters"].items()}
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
         raise SequenceTutorError(
