@@ -1,4 +1,5 @@
-"""KL-control agents (Q, Psi, G-learning on SB3 DQN), sampling, evaluation and the CLI.
+"""KL-control agents (Q, Psi, G-learning on SB3 DQN), KL-regularised policy gradient (RLOO, GRPO,
+PPO-KL), the objective every agent is measured on, sampling, evaluation and the CLI.
 
 Public names are imported lazily so that ``sequence-tutor --help`` does not load torch and SB3::
 
@@ -22,6 +23,14 @@ _LAZY = {
     "load_agent": "agents.agent_checkpoint",
     "load_agent_policy": "agents.agent_checkpoint",
     "shipped_agent": "agents.agent_checkpoint",
+    "RLOO": "agents.policy_gradient.rloo",
+    "RLOOConfig": "agents.policy_gradient.rloo",
+    "GRPO": "agents.policy_gradient.grpo",
+    "GRPOConfig": "agents.policy_gradient.grpo",
+    "PPOKL": "agents.policy_gradient.ppo_kl",
+    "PPOKLConfig": "agents.policy_gradient.ppo_kl",
+    "ObjectiveEstimate": "agents.objective",
+    "measure_objective": "agents.objective",
 }
 
 __all__ = sorted(_LAZY)

@@ -17,7 +17,7 @@ from agents.policy_gradient.base import (
     batch_terms,
     gather_actions,
 )
-from agents.policy_gradient.kl import check_positive, k3_kl
+from agents.policy_gradient.kl import check_positive, k3_kl, kl_shaped_rewards
 from agents.policy_gradient.rollout import CompositionBatch
 from pretrain.errors import SequenceTutorError
 
@@ -102,7 +102,7 @@ class GRPO(GroupPolicyGradient):
     def returns(self, theory: torch.Tensor, sampled_kl: torch.Tensor) -> torch.Tensor:
         """Per-composition return: with the KL in the reward, or the theory part alone."""
         if self.config.kl_in == "reward":
-            return theory - self.beta * sampled_kl
+            return kl_shaped_rewards(theory, sampled_kl, 0.0, self.beta)
         return theory
 
     def update(self, batch: CompositionBatch) -> dict[str, float]:

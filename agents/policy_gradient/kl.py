@@ -27,6 +27,13 @@ def categorical_kl(log_pi: torch.Tensor, log_p: torch.Tensor) -> torch.Tensor:
     return (log_pi.exp() * (log_pi - log_p)).sum(dim=-1)
 
 
+def kl_shaped_rewards(
+    theory: torch.Tensor, log_pi: torch.Tensor, log_p: torch.Tensor, beta: float
+) -> torch.Tensor:
+    """Per-step ``r_theory / c − β (log π(a | s) − log p(a | s))`` (any matching shapes)."""
+    return theory - beta * (log_pi - log_p)
+
+
 def k3_kl(log_pi_action: torch.Tensor, log_p_action: torch.Tensor) -> torch.Tensor:
     """The k3 estimator ``p/π − log(p/π) − 1`` at the sampled actions (elementwise)."""
     log_ratio = log_p_action - log_pi_action
@@ -101,4 +108,5 @@ __all__ = [
     "check_positive",
     "k3_kl",
     "kl_controller",
+    "kl_shaped_rewards",
 ]

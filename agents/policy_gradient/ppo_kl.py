@@ -35,7 +35,12 @@ from agents.policy import NoteRNNSource, pad_token
 from agents.policy_gradient import checkpoint as ckpt
 from agents.policy_gradient.actor import NoteRNNActor
 from agents.policy_gradient.base import gather_actions
-from agents.policy_gradient.kl import categorical_kl, check_positive, kl_controller
+from agents.policy_gradient.kl import (
+    categorical_kl,
+    check_positive,
+    kl_controller,
+    kl_shaped_rewards,
+)
 from pretrain.errors import SequenceTutorError
 from pretrain.models import NoteRNNConfig
 
@@ -421,7 +426,7 @@ class PPOKL(PPO):
             log_p = log_p.reshape(n_steps, n_envs).numpy()
             kl_per_composition = float(kl_steps.mean()) * length
             compositions = max(1, n_steps * n_envs // length)
-        buffer.rewards[:] = theory - self.beta * (buffer.log_probs - log_p)
+        buffer.rewards[:] = kl_shaped_rewards(theory, buffer.log_probs, log_p, self.beta)
         stats = {
             "objective/theory": float(theory.mean()) * length,
             "objective/kl": kl_per_composition,

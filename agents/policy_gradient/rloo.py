@@ -12,6 +12,7 @@ import dataclasses
 import torch
 
 from agents.policy_gradient.base import GroupConfig, GroupPolicyGradient, batch_terms
+from agents.policy_gradient.kl import kl_shaped_rewards
 from agents.policy_gradient.rollout import CompositionBatch
 
 
@@ -53,7 +54,7 @@ class RLOO(GroupPolicyGradient):
     def update(self, batch: CompositionBatch) -> dict[str, float]:
         terms = batch_terms(self.actor, batch)
         sampled_kl = (terms.log_pi.detach() - terms.log_p).sum(dim=1)
-        returns = terms.theory - self.beta * sampled_kl
+        returns = kl_shaped_rewards(terms.theory, sampled_kl, 0.0, self.beta)
         advantages = rloo_advantages(returns, batch.group_size)
         loss = -(advantages[:, None] * terms.log_pi).mean()
         grad_norm = self._step(loss)
