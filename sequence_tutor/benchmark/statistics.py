@@ -26,6 +26,7 @@ DEFAULT_CONFIDENCE = 0.95
 __all__ = [
     "interval",
     "iqm",
+    "pareto_front",
     "probability_of_improvement",
     "probability_of_improvement_ci",
     "stratified_bootstrap_ci",
@@ -118,3 +119,20 @@ def interval(values: list[float | None], *, seed: int = 0) -> tuple[float, float
         return None
     low, high = stratified_bootstrap_ci(finite, seed=seed)
     return iqm(finite), low, high
+
+
+def pareto_front(costs: list[float], gains: list[float]) -> list[int]:
+    """Indices of the points no other point dominates (cost ≤ and gain ≥, one strictly), sorted
+    by cost: the front of low KL and high rule reward."""
+    if len(costs) != len(gains):
+        raise ValueError(f"{len(costs)} costs and {len(gains)} gains")
+    front = []
+    for i, (cost, gain) in enumerate(zip(costs, gains)):
+        dominated = any(
+            c <= cost and g >= gain and (c < cost or g > gain)
+            for j, (c, g) in enumerate(zip(costs, gains))
+            if j != i
+        )
+        if not dominated:
+            front.append(i)
+    return sorted(front, key=lambda i: (costs[i], -gains[i]))

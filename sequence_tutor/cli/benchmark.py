@@ -57,6 +57,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="one env setting: a JSON object (or list of objects) or key=value[,key=value]; "
         "repeat for several settings (default: the env's defaults)",
     )
+    parser.add_argument(
+        "--reward-scales",
+        default=None,
+        metavar="LIST",
+        help="comma-separated positive reward scales c (the env's reward_scale), e.g. "
+        "0.1,0.5,2,8: every env setting is run at each (a sweep of the KL-reward trade-off; "
+        "plots/frontier.png)",
+    )
     parser.add_argument("--env-id", default="SequenceTutor-v0", help="registered Gymnasium id")
     parser.add_argument(
         "--eval-episodes",
@@ -112,10 +120,17 @@ def _print(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pretrain.atomic_write import ensure_writable_dir
-    from sequence_tutor.benchmark.spec import parse_env_kwargs, parse_seeds
+    from sequence_tutor.benchmark.spec import (
+        parse_agents,
+        parse_env_kwargs,
+        parse_seeds,
+        with_reward_scales,
+    )
 
     seeds = parse_seeds(args.seeds)
-    settings = parse_env_kwargs(args.env_kwargs)
+    settings = with_reward_scales(parse_env_kwargs(args.env_kwargs), args.reward_scales)
+    if not args.search:  # an unknown agent fails before any folder or run
+        parse_agents(args.agents or [DEFAULT_AGENTS])
     _check_backend(args)
     out = Path(args.out)
     # a read-only or full disk fails now, not after the first hour of runs
