@@ -36,6 +36,7 @@ from agents.policy_gradient import checkpoint as ckpt
 from agents.policy_gradient.actor import NoteRNNActor
 from agents.policy_gradient.kl import categorical_kl, check_positive, kl_controller
 from agents.policy_gradient.rollout import CompositionBatch, GroupSampler
+from pretrain.config import setting
 from pretrain.errors import SequenceTutorError
 
 TRL_INIT_KL_COEF = 0.2
@@ -45,22 +46,34 @@ TRL_INIT_KL_COEF = 0.2
 class GroupConfig:
     """Hyper-parameters shared by the group-sampling policy gradients (RLOO, GRPO)."""
 
-    learning_rate: float = 3e-4
-    """Adam learning rate (fine-tuning a pretrained model: 1e-4 .. 3e-4)."""
-    group_size: int = 4
-    """k: compositions sampled per primer (>= 2: the baseline needs the others)."""
-    num_primers: int = 8
-    """Primers (groups) per batch; a batch is ``k · num_primers`` compositions (the env's N)."""
-    beta: float | None = None
-    """KL coefficient β (> 0); None takes the env's ``note_rnn_weight`` w (the objective's)."""
-    adaptive_kl: bool = False
-    """Adapt β with TRL's controller (starting at ``beta``, or TRL's 0.2 when ``beta`` is None)."""
-    kl_target: float = 6.0
-    """Adaptive β: KL per composition to track, in nats (TRL: 6)."""
-    kl_horizon: int = 10_000
-    """Adaptive β: the controller's horizon in compositions (TRL: 10 000)."""
-    max_grad_norm: float = 1.0
-    """Gradient-norm clip."""
+    learning_rate: float = setting(
+        3e-4,
+        "Adam learning rate (fine-tuning a pretrained model: 1e-4 .. 3e-4)",
+        flag="--lr",
+        above=0,
+    )
+    group_size: int = setting(
+        4,
+        "k: compositions sampled per primer (>= 2: the baseline needs the others)",
+        flag="--k",
+        minimum=2,
+    )
+    num_primers: int = setting(
+        8, "primers (groups) per batch; a batch is k * num_primers compositions", minimum=1
+    )
+    beta: float | None = setting(
+        None,
+        "KL coefficient beta (> 0); default: the env's note_rnn_weight w (the objective's)",
+        above=0,
+    )
+    adaptive_kl: bool = setting(
+        False, "adapt beta with TRL's controller (from --beta, or TRL's 0.2 without it)"
+    )
+    kl_target: float = setting(6.0, "adaptive beta: KL per composition to track (nats)", above=0)
+    kl_horizon: int = setting(
+        10_000, "adaptive beta: the controller's horizon in compositions", minimum=1
+    )
+    max_grad_norm: float = setting(1.0, "gradient-norm clip", above=0)
 
     def __post_init__(self) -> None:
         check_positive("learning_rate", self.learning_rate)

@@ -19,6 +19,7 @@ from agents.policy_gradient.base import (
 )
 from agents.policy_gradient.kl import check_positive, k3_kl, kl_shaped_rewards
 from agents.policy_gradient.rollout import CompositionBatch
+from pretrain.config import setting
 from pretrain.errors import SequenceTutorError
 
 KL_PLACES = ("reward", "loss")
@@ -28,16 +29,19 @@ KL_PLACES = ("reward", "loss")
 class GRPOConfig(GroupConfig):
     """GRPO's hyper-parameters: :class:`~agents.policy_gradient.base.GroupConfig` and these."""
 
-    kl_in: str = "reward"
-    """Where the KL goes: ``"reward"`` (−β (log π − log p) per step) or ``"loss"`` (β · k3)."""
-    epochs: int = 2
-    """Optimiser passes over each batch (the ratio is 1 on the first, clipped afterwards)."""
-    minibatches: int = 1
-    """Minibatches per epoch (whole groups; must divide num_primers)."""
-    clip_range: float = 0.2
-    """ε of the clipped ratio ``clip(π / π_old, 1 − ε, 1 + ε)``."""
-    std_eps: float = 1e-4
-    """Added to the group's standard deviation (TRL: 1e-4)."""
+    kl_in: str = setting(
+        "reward",
+        "where the KL goes: reward (-beta (log pi - log p) per step) or loss (beta * k3)",
+        choices=KL_PLACES,
+    )
+    epochs: int = setting(
+        2, "optimiser passes over each batch (ratio 1 on the first, clipped afterwards)", minimum=1
+    )
+    minibatches: int = setting(
+        1, "minibatches per epoch (whole groups; must divide num_primers)", minimum=1
+    )
+    clip_range: float = setting(0.2, "epsilon of the clipped ratio", above=0)
+    std_eps: float = setting(1e-4, "added to the group's standard deviation (TRL: 1e-4)", above=0)
 
     def __post_init__(self) -> None:
         super().__post_init__()

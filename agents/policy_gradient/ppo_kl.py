@@ -41,6 +41,7 @@ from agents.policy_gradient.kl import (
     kl_controller,
     kl_shaped_rewards,
 )
+from pretrain.config import setting
 from pretrain.errors import SequenceTutorError
 from pretrain.models import NoteRNNConfig
 
@@ -51,40 +52,50 @@ TRL_INIT_KL_COEF = 0.2
 class PPOKLConfig:
     """PPO-KL's hyper-parameters (the PPO ones are passed to SB3's :class:`~stable_baselines3.PPO`)."""
 
-    learning_rate: float = 3e-4
-    """Adam learning rate (fine-tuning a pretrained model: 1e-4 .. 3e-4)."""
-    n_envs: int = 8
-    """Envs built when ``env`` is None or an id (``make_vec_env``)."""
-    n_steps: int = 128
-    """Env steps per env per rollout; a multiple of T (32) keeps rollouts whole compositions."""
-    batch_size: int = 256
-    """Transitions per minibatch (whole compositions: rounded to a multiple of T)."""
-    n_epochs: int = 4
-    """Passes over each rollout."""
-    gamma: float = 1.0
-    """Discount; 1 optimises the undiscounted objective J of DESIGN.md."""
-    gae_lambda: float = 0.95
-    """GAE λ."""
-    clip_range: float = 0.2
-    """PPO's ratio clip ε."""
-    vf_coef: float = 0.5
-    """Weight of the value loss."""
-    ent_coef: float = 0.0
-    """Entropy bonus (the KL term already keeps π stochastic)."""
-    max_grad_norm: float = 1.0
-    """Gradient-norm clip."""
-    normalize_advantage: bool = True
-    """Normalise advantages per minibatch (SB3's default)."""
-    target_kl: float | None = None
-    """SB3's early stop of an epoch when the approximate KL(π_old ‖ π) per step exceeds 1.5×."""
-    beta: float | None = None
-    """KL coefficient β (> 0); None takes the env's ``note_rnn_weight`` w (the objective's)."""
-    adaptive_kl: bool = False
-    """Adapt β with TRL's controller (starting at ``beta``, or TRL's 0.2 when ``beta`` is None)."""
-    kl_target: float = 6.0
-    """Adaptive β: KL per composition to track, in nats (TRL: 6)."""
-    kl_horizon: int = 10_000
-    """Adaptive β: the controller's horizon in compositions (TRL: 10 000)."""
+    learning_rate: float = setting(
+        3e-4,
+        "Adam learning rate (fine-tuning a pretrained model: 1e-4 .. 3e-4)",
+        flag="--lr",
+        above=0,
+    )
+    n_envs: int = setting(8, "envs built when env is None or an id (make_vec_env)", minimum=1)
+    n_steps: int = setting(
+        128,
+        "env steps per env per rollout; a multiple of T (32) keeps compositions whole",
+        minimum=1,
+    )
+    batch_size: int = setting(
+        256,
+        "transitions per minibatch (whole compositions: rounded to a multiple of T)",
+        minimum=1,
+    )
+    n_epochs: int = setting(4, "passes over each rollout", minimum=1)
+    gamma: float = setting(
+        1.0, "discount; 1 optimises the undiscounted objective J", above=0, maximum=1
+    )
+    gae_lambda: float = setting(0.95, "GAE lambda", minimum=0, maximum=1)
+    clip_range: float = setting(0.2, "PPO's ratio clip epsilon", above=0)
+    vf_coef: float = setting(0.5, "weight of the value loss", minimum=0)
+    ent_coef: float = setting(0.0, "entropy bonus (the KL term keeps pi stochastic)", minimum=0)
+    max_grad_norm: float = setting(1.0, "gradient-norm clip", above=0)
+    normalize_advantage: bool = setting(True, "normalise advantages per minibatch (SB3's default)")
+    target_kl: float | None = setting(
+        None,
+        "SB3's early stop of an epoch when the approximate KL(pi_old || pi) exceeds 1.5x this",
+        above=0,
+    )
+    beta: float | None = setting(
+        None,
+        "KL coefficient beta (> 0); default: the env's note_rnn_weight w (the objective's)",
+        above=0,
+    )
+    adaptive_kl: bool = setting(
+        False, "adapt beta with TRL's controller (from --beta, or TRL's 0.2 without it)"
+    )
+    kl_target: float = setting(6.0, "adaptive beta: KL per composition to track (nats)", above=0)
+    kl_horizon: int = setting(
+        10_000, "adaptive beta: the controller's horizon in compositions", minimum=1
+    )
 
     def __post_init__(self) -> None:
         for name in ("n_envs", "n_steps", "batch_size", "n_epochs", "kl_horizon"):
@@ -528,8 +539,9 @@ class PPOKL(PPO):
         return grid.permute(0, 2, 1).reshape(blocks * n_envs, length)
 
     # -- persistence (never pickle) ----------------------------------------------------------------
-    def save(self, path, exclude=None, include=None) -> None:  # type: ignore[override]
-        """Write ``path.safetensors`` + ``path.json`` (:mod:`agents.policy_gradient.checkpoint`)."""
+    def save(self, path, exclude=None, include=None, metadata: dict | None = None) -> None:  # type: ignore[override]
+        """Write ``path.safetensors`` + ``path.json`` (:mod:`agents.policy_gradient.checkpoint`);
+        ``metadata`` is stored as is (the train command's env settings and seed)."""
         ckpt.save_pg_agent(
             path,
             algo=self.algo,
@@ -539,6 +551,7 @@ class PPOKL(PPO):
             melody_length=self.melody_length,
             num_timesteps=self.num_timesteps,
             kl_controller=self.kl_ctl.state(),
+            metadata=metadata,
         )
 
     @classmethod
