@@ -118,20 +118,10 @@ class NoteRNNSampler:
         return self
 
     def action_probabilities(self, obs: np.ndarray) -> np.ndarray:
-        """``p(· | s)`` ``float64[B, V]`` for observations ``[B, 1 + T]`` (one pass per length)."""
-        torch = self._torch
-        rows = np.asarray(obs, dtype=np.int64).reshape(-1, np.asarray(obs).shape[-1])
-        prefixes = [row[row != self.pad] for row in rows]
-        result = np.zeros((len(rows), self.model.vocab_size))
-        by_length: dict[int, list[int]] = {}
-        for index, prefix in enumerate(prefixes):
-            by_length.setdefault(len(prefix), []).append(index)
-        with torch.no_grad():
-            for indices in by_length.values():
-                batch = torch.as_tensor(np.stack([prefixes[i] for i in indices]))
-                logits, _ = self.model(batch)
-                result[indices] = torch.softmax(logits[:, -1].double(), dim=-1).numpy()
-        return result
+        """``p(· | s)`` ``float64[B, V]`` for observations ``[B, 1 + T]``."""
+        from sequence_tutor.evaluation.objective import NoteRNNDistribution
+
+        return NoteRNNDistribution(self.model).action_probabilities(obs)
 
     def _next_logits(self, prefix: list[int]) -> Any:
         torch = self._torch

@@ -192,6 +192,30 @@ def _predict_actions(agent: Any, obs: np.ndarray, name: str) -> np.ndarray:
     return actions.astype(np.int64)
 
 
+class NoteRNNDistribution:
+    """The Note RNN as an agent for :func:`measure_objective`: ``action_probabilities(obs)`` is
+    ``p(· | s)`` (its KL to the prior is 0), read from the observation's prefix."""
+
+    def __init__(self, note_rnn: Any) -> None:
+        self.note_rnn = note_rnn.eval()
+        self.pad = int(note_rnn.vocab_size)
+
+    @torch.no_grad()
+    def action_probabilities(self, obs: np.ndarray) -> np.ndarray:
+        """``p(· | s)`` ``float64[B, V]`` for observations ``[B, 1 + T]`` (one pass per length)."""
+        rows = np.asarray(obs, dtype=np.int64)
+        rows = rows[None] if rows.ndim == 1 else rows
+        prefixes = [row[row != self.pad] for row in rows]
+        result = np.zeros((len(rows), self.pad))
+        by_length: dict[int, list[int]] = {}
+        for index, prefix in enumerate(prefixes):
+            by_length.setdefault(len(prefix), []).append(index)
+        for indices in by_length.values():
+            logits, _ = self.note_rnn(torch.as_tensor(np.stack([prefixes[i] for i in indices])))
+            result[indices] = torch.softmax(logits[:, -1].double(), dim=-1).numpy()
+        return result
+
+
 # -- the measurement ---------------------------------------------------------------------------
 @torch.no_grad()
 def prior_log_probs(note_rnn, tokens: np.ndarray, primers: list[list[int]]) -> np.ndarray:
@@ -300,6 +324,7 @@ def measure_objective(
 
 
 __all__ = [
+    "NoteRNNDistribution",
     "ObjectiveEstimate",
     "action_distribution",
     "check_probabilities",
