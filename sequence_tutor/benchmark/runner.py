@@ -163,6 +163,7 @@ def evaluate_agent(agent: Any, env: Any, episodes: int, seed: int) -> dict[str, 
     predict = _predict_caller(agent)
     unwrapped = env.unwrapped
     compositions, primers, returns, log_probs, paper_returns = [], [], [], [], []
+    rule_sums: list[float] = []
     term_sums: dict[str, list[float]] = {}
     obs, _ = env.reset(seed=seed)
     for episode in range(episodes):
@@ -193,6 +194,7 @@ def evaluate_agent(agent: Any, env: Any, episodes: int, seed: int) -> dict[str, 
         composition = getattr(unwrapped, "composition", None)
         tokens = [int(t) for t in (composition if composition is not None else taken)]
         compositions.append(tokens)
+        rule_sums.append(rule_sum)
         primers.append(primer)
         returns.append(total)
         if has_log_p:
@@ -206,6 +208,9 @@ def evaluate_agent(agent: Any, env: Any, episodes: int, seed: int) -> dict[str, 
         "returns": returns,
         "log_probs": log_probs,
         "paper_returns": paper_returns,
+        "rule_sums": rule_sums,
+        "reward_scale": float(getattr(unwrapped, "reward_scale", PAPER_REWARD_SCALE)),
+        "note_rnn_weight": float(getattr(unwrapped, "note_rnn_weight", PAPER_NOTE_RNN_WEIGHT)),
         "reward_terms": term_sums,
     }
 
@@ -332,8 +337,9 @@ def execute_run(spec: RunSpec | dict[str, Any], out_dir: str | Path) -> dict[str
     eval_wall = time.perf_counter() - start
     eval_env.close()
     # Before anything of the evaluation is written: a bad action_probabilities fails the run here.
-    objective, objective_samples = objective_metrics(agent, spec)
-    write_jsonl(objective_samples, folder / OBJECTIVE_SAMPLES_FILE)
+    objective, objective_samples = objective_metrics(agent, spec, evaluation)
+    if objective_samples is not None:
+        write_jsonl(objective_samples, folder / OBJECTIVE_SAMPLES_FILE)
 
     key = str(spec.env_kwargs.get("key", "C major"))
     lines = [
@@ -383,7 +389,27 @@ def execute_run(spec: RunSpec | dict[str, Any], out_dir: str | Path) -> dict[str
     return metrics
 
 
-def objective_metrics(agent: Any, spec: RunSpec) -> tuple[dict[str, Any], Any]:
+def _predict_only_metrics(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The objective's parts that need no action distribution, from the evaluation episodes
+    (``predict`` compositions): KL and J are not available (None)."""
+    scale = evaluation["reward_scale"]
+    rule = _mean_or_none(evaluation["rule_sums"])
+    return {
+        "objective": None,
+        "rule_reward": rule,
+        "rule_reward_scaled": None if rule is None else rule / scale,
+        "kl_to_prior": None,
+        "log_p_note_rnn": _mean_or_none(evaluation["log_probs"]),
+        "log_pi": None,
+        "reward_scale": scale,
+        "note_rnn_weight": evaluation["note_rnn_weight"],
+        "objective_standard_errors": {},
+    }
+
+
+def objective_metrics(
+    agent: Any, spec: RunSpec, evaluation: dict[str, Any]
+) -> tuple[dict[str, Any], Any]:
     """The objective of DESIGN.md over ``spec.eval_episodes`` compositions of ``agent``
     (:func:`sequence_tutor.evaluation.objective.measure_objective`, primers of the evaluation
     seed), and those compositions.
@@ -391,12 +417,17 @@ def objective_metrics(agent: Any, spec: RunSpec) -> tuple[dict[str, Any], Any]:
     ``objective`` is J = Σ r_theory/c − w Σ KL, ``rule_reward`` the raw Σ r_theory per
     composition (comparable across reward scales c), ``rule_reward_scaled`` Σ r_theory/c,
     ``kl_to_prior`` the exact Σ_t KL(π ‖ p), ``log_p_note_rnn`` log p(composition) under the
-    Note RNN; None where the agent exposes no action distribution (KL and J not available).
+    Note RNN; for an agent with no action distribution (``predict`` only) KL and J are None
+    (not available), the rest comes from the ``evaluation`` episodes, and there are no extra
+    compositions (None).
     """
-    from sequence_tutor.evaluation.objective import measure_objective
+    from sequence_tutor.evaluation.objective import action_distribution, measure_objective
 
+    composer = composing_agent(spec.agent, agent)
+    if action_distribution(composer) is None:
+        return _predict_only_metrics(evaluation), None
     estimate = measure_objective(
-        composing_agent(spec.agent, agent),
+        composer,
         spec.eval_episodes,
         seed=spec.seed + EVAL_SEED_OFFSET,
         name=spec.agent,
