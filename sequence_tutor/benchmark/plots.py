@@ -260,7 +260,11 @@ def plot_objective_intervals(runs: Sequence[dict[str, Any]], path: Path) -> Path
     groups = list(_groups(runs).values())
     plt = _pyplot()
     fig, axes = plt.subplots(
-        1, len(OBJECTIVE_COLUMNS), figsize=(4.2 * len(OBJECTIVE_COLUMNS), 3.6), squeeze=False
+        1,
+        len(OBJECTIVE_COLUMNS),
+        figsize=(4.2 * len(OBJECTIVE_COLUMNS), 3.6),
+        squeeze=False,
+        layout="constrained",
     )
     x = np.arange(len(rows))
     for ax, name in zip(axes[0], OBJECTIVE_COLUMNS):
@@ -274,7 +278,6 @@ def plot_objective_intervals(runs: Sequence[dict[str, Any]], path: Path) -> Path
         ax.set_xticks(x, [r["label"] for r in rows], rotation=60, ha="right", fontsize=7)
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle("IQM over seeds, 95 % stratified bootstrap interval; dots: seeds", fontsize=9)
-    fig.tight_layout()
     return _save(fig, path)
 
 
