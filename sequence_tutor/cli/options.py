@@ -75,7 +75,15 @@ def add_shared_settings_arguments(
                 owners.setdefault(field.name, []).append((label, field))
     for name, fields in owners.items():
         first = fields[0][1]
-        defaults = "; ".join(f"{label}: {field.default}" for label, field in fields)
+        helps = {field.metadata["help"] for _, field in fields}
+        if len(helps) == 1:
+            defaults = "; ".join(f"{label}: {field.default}" for label, field in fields)
+            text = f"{first.metadata['help']} ({defaults})"
+        else:  # the families mean different things by it: each its own help
+            text = "; ".join(
+                f"{label}: {field.metadata['help']} (default: {field.default})"
+                for label, field in fields
+            )
         kind = _value_type(first)
         meta = first.metadata
         kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS}
@@ -86,7 +94,7 @@ def add_shared_settings_arguments(
         group.add_argument(
             flag_of(first),
             type=parse_bool if kind is bool else kind,
-            help=meta["help"].replace("%", "%%") + f" ({defaults})",
+            help=text.replace("%", "%%"),
             **kwargs,
         )
     return {name: [label for label, _ in fields] for name, fields in owners.items()}
