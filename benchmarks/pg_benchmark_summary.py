@@ -1,6 +1,7 @@
 """Print the objective of a ``sequence-tutor benchmark`` results folder, one row per agent (and
 reward scale): IQM over seeds [95 % stratified bootstrap CI] of J, the exact KL(π ‖ p), the raw
-Σ r_theory and log p, and P(J > J of psi); optionally copy its small files into the docs.
+Σ r_theory and log p, and P(J > J of psi); with ``--copy-to``, rewrite the folder's tables and
+plots from its runs (the benchmark's code) and copy the small files into the docs.
 
     python benchmarks/pg_benchmark_summary.py /tmp/bench15/main --copy-to docs/benchmark/policy_gradient
 """
@@ -63,6 +64,13 @@ def main() -> None:
     text = summary(args.folder)
     print(text, end="")
     if args.copy_to is not None:
+        # the folder's tables and figures, (re)written from its runs by the benchmark's own code
+        from sequence_tutor.benchmark.plots import write_plots
+        from sequence_tutor.benchmark.results_table import write_results
+
+        runs = collect_runs(args.folder)
+        write_results(args.folder, runs)
+        write_plots(args.folder, runs)
         args.copy_to.mkdir(parents=True, exist_ok=True)
         for name in SMALL_FILES:
             shutil.copyfile(args.folder / name, args.copy_to / name)

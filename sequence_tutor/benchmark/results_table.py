@@ -264,6 +264,15 @@ def interval_cell(value: Any, low: Any, high: Any, digits: int = 1) -> str:
     """``IQM [low, high]``, or "n/a" (not available) when there is no value."""
     if value is None:
         return "n/a"
+
+    def tidy(number: float) -> float:  # no "-0.0" for a KL of -1e-17
+        return 0.0 if abs(number) < 0.5 * 10**-digits else number
+
+    value, low, high = (
+        tidy(value),
+        None if low is None else tidy(low),
+        None if high is None else tidy(high),
+    )
     if low is None or high is None:
         return f"{value:.{digits}f}"
     return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
