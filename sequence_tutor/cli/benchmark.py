@@ -5,10 +5,13 @@ Writes one results folder::
     OUT/benchmark.json            the command and the run list
     OUT/runs/<run>/metrics.json   one finished run (written last, atomically)
     OUT/runs/<run>/samples.jsonl  its evaluation compositions (sample-command format)
+    OUT/runs/<run>/objective_samples.jsonl  the compositions J, KL and log p were measured on
     OUT/runs/<run>/tb/            TensorBoard logs (per-episode returns, reward terms, SB3 logs)
     OUT/runs.csv                  one row per run
-    OUT/results.csv, results.md   one row per agent and setting, means over seeds
-    OUT/plots/*.png               learning curves, Table 1 bars, piano rolls
+    OUT/results.csv, results.md   one row per agent and setting: the objective's IQM over seeds
+                                  with 95 % bootstrap intervals, P(J > J of psi), Table 1 means
+    OUT/plots/*.png               learning curves, Table 1 bars, piano rolls, objective
+                                  intervals, frontier (rule reward against KL)
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ DESCRIPTION = (
     "returning an object with learn(total_timesteps) and predict(obs, deterministic=False)."
 )
 
-DEFAULT_AGENTS = "random,note-rnn,q,psi,g,dqn-mlp,ppo,maskable-ppo,recurrent-ppo"
+DEFAULT_AGENTS = "random,note-rnn,q,psi,g,rloo,grpo,ppo-kl,dqn-mlp,ppo,maskable-ppo,recurrent-ppo"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
