@@ -15,7 +15,7 @@ from pathlib import Path
 from sequence_tutor.benchmark.results_table import aggregate, collect_runs, interval_cell
 
 SMALL_FILES = ("results.md", "results.csv", "runs.csv")
-PLOTS = ("objective_intervals.png", "frontier.png")
+PLOTS = ("objective_intervals.png", "frontier.png", "learning_curves.png")
 
 
 def summary(folder: Path) -> str:

@@ -121,6 +121,9 @@ def test_every_run_has_the_objective_and_keeps_its_compositions(sweep):
     assert all(m["log_pi"] == pytest.approx(-T * np.log(38)) for m in uniform)
     policy_gradient = [m for m in runs if m["agent"] in ("rloo", "ppo-kl")]
     assert all(m["train_steps"] >= 64 for m in policy_gradient)
+    # their curves come from what they logged (one point per batch / rollout of their own envs)
+    for m in policy_gradient:
+        assert m["curve"]["steps"] == [m["train_steps"]] and len(m["curve"]["returns"]) == 1
 
 
 def test_results_have_iqm_intervals_per_agent_and_scale(sweep):

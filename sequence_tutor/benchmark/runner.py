@@ -266,6 +266,30 @@ def _binned_curve(
     return {"steps": steps, "returns": means}
 
 
+CURVE_TAG = "rollout/ep_rew_mean"
+
+
+def tensorboard_curve(folder: Path, tag: str = CURVE_TAG) -> dict[str, list]:
+    """The learning curve an agent logged itself (``tag``: SB3's mean episode return per
+    rollout) under ``folder``, for agents that step envs of their own (the policy gradients),
+    which :class:`EpisodeRecorder` does not see; empty when none was logged."""
+    try:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    except ImportError:  # pragma: no cover - tensorboard comes with the torch extra
+        return {"steps": [], "returns": []}
+    steps: list[int] = []
+    values: list[float] = []
+    for run in sorted(p for p in folder.glob("*") if p.is_dir()):
+        events = EventAccumulator(str(run), size_guidance={"scalars": 0})
+        events.Reload()
+        if tag in events.Tags().get("scalars", []):
+            for event in events.Scalars(tag):
+                steps.append(int(event.step))
+                values.append(float(event.value))
+    order = np.argsort(steps, kind="stable")
+    return _binned_curve([steps[i] for i in order], [values[i] for i in order])
+
+
 def _seed_everything(seed: int) -> None:
     import torch
 
@@ -379,7 +403,9 @@ def execute_run(spec: RunSpec | dict[str, Any], out_dir: str | Path) -> dict[str
         or {k: float(np.mean(v)) for k, v in evaluation["reward_terms"].items()},
         "table1": table1,
         "statistics": statistics,
-        "curve": _binned_curve(env.episode_ends, env.episode_returns),
+        "curve": _binned_curve(env.episode_ends, env.episode_returns)
+        if env.episode_ends
+        else tensorboard_curve(folder / "tb"),
         "versions": _versions(),
         "host": platform.node(),
         "pid": os.getpid(),
