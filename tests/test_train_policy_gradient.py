@@ -115,12 +115,13 @@ def test_a_stored_run_with_bad_policy_gradient_settings_is_refused(tmp_path, cap
     argv = ["train", "--algo", "rloo", "--out", str(out), "--steps", "32", *SMALL["rloo"], *COMMON]
     assert main(argv) == 0
     settings = json.loads((out / "run.json").read_text())
-    settings["hyperparameters"]["group_size"] = 1
-    (out / "run.json").write_text(json.dumps(settings))
     capsys.readouterr()
-    assert main(["train", "--out", str(out), "--resume", *COMMON]) == 2
-    err = capsys.readouterr().err
-    assert "unreadable run settings" in err and "group_size" in err
+    for key, value in (("group_size", 1), ("adaptive_kl", "yes"), ("clip_range", 0.1)):
+        bad = {**settings, "hyperparameters": {**settings["hyperparameters"], key: value}}
+        (out / "run.json").write_text(json.dumps(bad))
+        assert main(["train", "--out", str(out), "--resume", *COMMON]) == 2
+        err = capsys.readouterr().err
+        assert "unreadable run settings" in err and key in err  # clip_range: not rloo's
 
 
 def test_the_pg_sampler_draws_from_the_saved_policy(tmp_path):

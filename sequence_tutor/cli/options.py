@@ -120,7 +120,7 @@ def check_stored(cls: type, values: Any, what: str) -> None:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise ValueError(f"{what} must be an object with keys among {sorted(fields)}")
+        raise ValueError(f"{what}: unknown keys {unknown} (expected keys among {sorted(fields)})")
     for name, value in values.items():
         try:
             check_value(fields[name], value, f"{what}.{name}")
