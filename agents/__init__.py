@@ -1,4 +1,5 @@
-"""KL-control agents (Q, Psi, G-learning on SB3 DQN): policies, replay, checkpoints, sampling.
+"""KL-control agents (Q, Psi, G-learning on SB3 DQN) and KL-regularised policy gradient (RLOO,
+GRPO, PPO-KL), all from the Note RNN: policies, replay, agent files, sampling.
 
 Public names are imported lazily so that ``sequence-tutor --help`` does not load torch and SB3::
 
@@ -23,6 +24,12 @@ _LAZY = {
     "load_agent_policy": "agents.agent_file",
     "shipped_agent": "agents.agent_file",
     "CheckpointCallback": "agents.callbacks",
+    "RLOO": "agents.policy_gradient.rloo",
+    "RLOOConfig": "agents.policy_gradient.rloo",
+    "GRPO": "agents.policy_gradient.grpo",
+    "GRPOConfig": "agents.policy_gradient.grpo",
+    "PPOKL": "agents.policy_gradient.ppo_kl",
+    "PPOKLConfig": "agents.policy_gradient.ppo_kl",
 }
 
 __all__ = sorted(_LAZY)

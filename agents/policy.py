@@ -378,7 +378,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return y
 
 
-def _stepper(net: NoteRNN) -> _TorchStepper | _NumpyLSTMStepper:
+def stepper_for(net: NoteRNN) -> _TorchStepper | _NumpyLSTMStepper:
     lstm = getattr(net, "lstm", None)
     if isinstance(lstm, torch.nn.LSTM) and lstm.num_layers == 1 and lstm.bias:
         return _NumpyLSTMStepper(net)
@@ -401,9 +401,9 @@ class RecurrentActor:
 
     def __init__(self, policy: NoteRNNPolicy) -> None:
         self.policy = policy
-        self.steppers = [_stepper(policy.q_net.rnn)]
+        self.steppers = [stepper_for(policy.q_net.rnn)]
         if policy.prior is not None:
-            self.steppers.append(_stepper(policy.prior))
+            self.steppers.append(stepper_for(policy.prior))
         self.reset()
 
     def reset(self) -> None:

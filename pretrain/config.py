@@ -55,6 +55,10 @@ def check_value(field: dataclasses.Field, value: Any, name: str) -> None:
                 f"{name}: unknown {field.name.replace('_', ' ')} {value!r} (expected one of {expected})"
             )
         return
+    if isinstance(field.default, bool):
+        if not isinstance(value, bool):
+            raise SequenceTutorError(f"{name} must be true or false, got {value!r:.40}")
+        return
     numeric = isinstance(field.default, (int, float)) and not isinstance(field.default, bool)
     if numeric or any(meta.get(k) is not None for k in ("minimum", "above", "maximum")):
         if isinstance(value, bool) or not isinstance(value, (int, float)):

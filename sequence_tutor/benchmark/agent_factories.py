@@ -31,6 +31,7 @@ from sequence_tutor.benchmark.spec import BUILTIN_AGENT_NAMES
 
 __all__ = [
     "BASELINE_OVERRIDES",
+    "POLICY_GRADIENT_AGENTS",
     "NoteRNNSampler",
     "RandomAgent",
     "build_agent",
@@ -65,6 +66,12 @@ class RandomAgent:
 
     def learn(self, total_timesteps: int, **_: Any) -> RandomAgent:
         return self
+
+    def action_probabilities(self, obs: np.ndarray) -> np.ndarray:
+        """The uniform distribution ``float64[B, n]`` for a batch of observations."""
+        batch = len(np.asarray(obs).reshape(-1, np.asarray(obs).shape[-1]))
+        n = int(self.action_space.n)
+        return np.full((batch, n), 1.0 / n)
 
     def predict(
         self,
@@ -109,6 +116,12 @@ class NoteRNNSampler:
 
     def learn(self, total_timesteps: int, **_: Any) -> NoteRNNSampler:
         return self
+
+    def action_probabilities(self, obs: np.ndarray) -> np.ndarray:
+        """``p(· | s)`` ``float64[B, V]`` for observations ``[B, 1 + T]``."""
+        from sequence_tutor.evaluation.objective import NoteRNNDistribution
+
+        return NoteRNNDistribution(self.model).action_probabilities(obs)
 
     def _next_logits(self, prefix: list[int]) -> Any:
         torch = self._torch
@@ -215,11 +228,13 @@ def build_agent(
     hyperparams: dict[str, Any] | None = None,
     steps: int = 0,
     note_rnn: str | Path | None = None,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> Any:
     """Build the agent called ``name`` (built-in or import path) on ``env``, checked.
 
     ``note_rnn`` is the checkpoint of the env's Reward RNN (None: the shipped one); the Note RNN
-    sampler and the KL-control agents start from it.
+    sampler and the KL-control agents start from it. The policy-gradient agents (``rloo``,
+    ``grpo``, ``ppo-kl``) step vector envs of their own, built from ``env_kwargs``.
     """
     hyperparams = dict(hyperparams or {})
     tb = str(tensorboard_log) if tensorboard_log is not None else None
@@ -239,6 +254,15 @@ def build_agent(
         if note_rnn is not None:
             hyperparams.setdefault("note_rnn", note_rnn)
         return _kl_control_agent(name, env, seed=seed, tensorboard_log=tb, hyperparams=hyperparams)
+    if name in POLICY_GRADIENT_AGENTS:
+        return policy_gradient_agent(
+            name,
+            seed=seed,
+            tensorboard_log=tb,
+            hyperparams=hyperparams,
+            note_rnn=note_rnn,
+            env_kwargs=env_kwargs,
+        )
     return _sb3_baseline(
         name, env, seed=seed, tensorboard_log=tb, hyperparams=hyperparams, steps=steps
     )
@@ -261,6 +285,44 @@ def _kl_control_agent(
         tensorboard_log=tensorboard_log,
         verbose=0,
         **hyperparams,
+    )
+
+
+POLICY_GRADIENT_AGENTS = ("rloo", "grpo", "ppo-kl")
+
+
+def policy_gradient_config(name: str, hyperparams: dict[str, Any]) -> Any:
+    """The config dataclass of the policy-gradient agent ``name`` with ``hyperparams`` set."""
+    from agents.policy_gradient import GRPOConfig, PPOKLConfig, RLOOConfig
+
+    cls = {"rloo": RLOOConfig, "grpo": GRPOConfig, "ppo-kl": PPOKLConfig}[name]
+    try:
+        return cls(**hyperparams)
+    except TypeError as exc:
+        raise SequenceTutorError(f"--agents: {name!r} hyper-parameters: {exc}") from None
+
+
+def policy_gradient_agent(
+    name: str,
+    *,
+    seed: int,
+    tensorboard_log: str | None,
+    hyperparams: dict[str, Any],
+    note_rnn: str | Path | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """RLOO, GRPO or PPO-KL from the Note RNN, on vector envs of ``SequenceTutor-v0`` it builds."""
+    from agents.policy_gradient import GRPO, PPOKL, RLOO
+
+    cls = {"rloo": RLOO, "grpo": GRPO, "ppo-kl": PPOKL}[name]
+    return cls(
+        None,
+        policy_gradient_config(name, hyperparams),
+        note_rnn=note_rnn,
+        seed=seed,
+        tensorboard_log=tensorboard_log,
+        verbose=0,
+        env_kwargs=dict(env_kwargs or {}) or None,
     )
 
 

@@ -18,7 +18,14 @@ from sequence_tutor.benchmark.results_table import setting_label
 from sequence_tutor.benchmark.runner import SAMPLES_FILE
 from sequence_tutor.benchmark.spec import RunSpec
 
-__all__ = ["plot_learning_curves", "plot_piano_rolls", "plot_table1_bars", "write_plots"]
+__all__ = [
+    "plot_frontier",
+    "plot_objective_intervals",
+    "plot_learning_curves",
+    "plot_piano_rolls",
+    "plot_table1_bars",
+    "write_plots",
+]
 
 
 def _pyplot() -> Any:
@@ -230,6 +237,107 @@ def plot_piano_rolls(
     return _save(fig, path)
 
 
+def _error_bars(rows: Sequence[dict[str, Any]], name: str) -> tuple[np.ndarray, np.ndarray]:
+    """IQMs and the ``[2, n]`` distances to the interval's ends, for ``plt.errorbar``."""
+    values = np.array([r[name] for r in rows], dtype=float)
+    low = np.array([r[f"{name}_low"] for r in rows], dtype=float)
+    high = np.array([r[f"{name}_high"] for r in rows], dtype=float)
+    return values, np.stack([np.maximum(values - low, 0), np.maximum(high - values, 0)])
+
+
+def plot_objective_intervals(runs: Sequence[dict[str, Any]], path: Path) -> Path | None:
+    """J, KL, Σ r_theory and log p per agent (and setting): the IQM over seeds with its 95 %
+    stratified bootstrap interval, and a dot per seed."""
+    from sequence_tutor.benchmark.results_table import (
+        OBJECTIVE_COLUMNS,
+        OBJECTIVE_LABELS,
+        aggregate,
+    )
+
+    rows = aggregate(runs)
+    if not rows:
+        return None
+    groups = list(_groups(runs).values())
+    plt = _pyplot()
+    fig, axes = plt.subplots(
+        1,
+        len(OBJECTIVE_COLUMNS),
+        figsize=(4.2 * len(OBJECTIVE_COLUMNS), 3.6),
+        squeeze=False,
+        layout="constrained",
+    )
+    x = np.arange(len(rows))
+    for ax, name in zip(axes[0], OBJECTIVE_COLUMNS):
+        shown = [i for i, r in enumerate(rows) if r.get(name) is not None]
+        for i in shown:
+            values, errors = _error_bars([rows[i]], name)
+            ax.errorbar(i, values, yerr=errors, fmt="o", color=f"C{i % 10}", capsize=4)
+            seeds = [m.get(name) for m in groups[i] if m.get(name) is not None]
+            ax.plot([i + 0.15] * len(seeds), seeds, "k.", markersize=3)
+        ax.set_title(OBJECTIVE_LABELS[name], fontsize=8)
+        ax.set_xticks(x, [r["label"] for r in rows], rotation=60, ha="right", fontsize=7)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("IQM over seeds, 95 % stratified bootstrap interval; dots: seeds", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_frontier(runs: Sequence[dict[str, Any]], path: Path) -> Path | None:
+    """Σ r_theory per composition against KL(π ‖ p): a point per agent and reward scale (IQM over
+    seeds, 95 % interval bars both ways), the Pareto front (low KL, high rule reward) drawn."""
+    from sequence_tutor.benchmark.results_table import aggregate
+    from sequence_tutor.benchmark.statistics import pareto_front
+
+    rows = [
+        r
+        for r in aggregate(runs)
+        if r.get("kl_to_prior") is not None and r.get("rule_reward") is not None
+    ]
+    if not rows:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.6))
+    kl, kl_err = _error_bars(rows, "kl_to_prior")
+    rule, rule_err = _error_bars(rows, "rule_reward")
+    agents = list(dict.fromkeys(r["agent"] for r in rows))
+    for i, row in enumerate(rows):
+        color = f"C{agents.index(row['agent']) % 10}"
+        ax.errorbar(
+            kl[i],
+            rule[i],
+            xerr=kl_err[:, i : i + 1],
+            yerr=rule_err[:, i : i + 1],
+            fmt="o",
+            color=color,
+            capsize=3,
+            label=row["agent"] if row["agent"] not in [r["agent"] for r in rows[:i]] else None,
+        )
+        scale = row.get("reward_scale")
+        if scale is not None:
+            ax.annotate(
+                f"c={scale:g}",
+                (kl[i], rule[i]),
+                fontsize=7,
+                xytext=(4, 4),
+                textcoords="offset points",
+            )
+    front = pareto_front(kl.tolist(), rule.tolist())
+    ax.step(
+        kl[front],
+        rule[front],
+        where="post",
+        color="k",
+        alpha=0.5,
+        linestyle="--",
+        label="Pareto front",
+    )
+    ax.set_xlabel("exact KL(π ‖ p) per composition (nats)")
+    ax.set_ylabel("Σ r_theory per composition (raw)")
+    ax.set_title("rule reward against KL to the Note RNN (IQM over seeds, 95 % CI)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
 def write_plots(
     out_dir: str | Path, runs: Sequence[dict[str, Any]], plot_dir: str | Path | None = None
 ) -> list[Path]:
@@ -240,5 +348,7 @@ def write_plots(
         plot_learning_curves(runs, folder / "learning_curves.png"),
         plot_table1_bars(runs, folder / "table1_bars.png"),
         plot_piano_rolls(runs, out, folder / "piano_rolls.png"),
+        plot_objective_intervals(runs, folder / "objective_intervals.png"),
+        plot_frontier(runs, folder / "frontier.png"),
     ]
     return [p for p in written if p is not None]

@@ -23,6 +23,16 @@ from pretrain.atomic_write import atomic_write_text
 from sequence_tutor.benchmark.runner import METRICS_FILE, load_metrics
 from sequence_tutor.benchmark.spec import BUILTIN_AGENT_NAMES, RunSpec
 
+# The objective's columns of results.csv: the IQM over seeds, each with _low / _high (95 % CI).
+OBJECTIVE_COLUMNS = ("objective", "kl_to_prior", "rule_reward", "log_p_note_rnn")
+OBJECTIVE_LABELS = {
+    "objective": "J = Σ r_theory/c − w Σ KL(π‖p)",
+    "kl_to_prior": "exact KL(π‖p) per composition (nats)",
+    "rule_reward": "Σ r_theory per composition (raw, before 1/c)",
+    "log_p_note_rnn": "log p(composition) under the Note RNN",
+}
+BASELINE_AGENT = "psi"
+
 __all__ = ["aggregate", "collect_runs", "markdown_table", "setting_label", "write_results"]
 
 
@@ -117,7 +127,8 @@ def aggregate(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                     m.get("statistics") or m.get("table1", {}) for m in members
                 ),
                 "reward_terms": _mean_dicts(m.get("reward_terms", {}) for m in members),
-                "log_p_note_rnn": _mean(m.get("log_p_note_rnn") for m in members),
+                "reward_scale": _mean(m.get("reward_scale") for m in members),
+                **_intervals(members),
                 "paper_return": _mean(m.get("paper_return") for m in members),
                 "mean_return": _mean(m["mean_return"] for m in members),
                 "mean_return_std_over_seeds": _std(m["mean_return"] for m in members),
@@ -126,7 +137,49 @@ def aggregate(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "eval_episodes": spec["eval_episodes"],
             }
         )
+    _add_improvement_over(rows, groups, BASELINE_AGENT)
     return rows
+
+
+def _intervals(members: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+    """IQM over seeds and its 95 % stratified bootstrap interval, per objective column."""
+    from sequence_tutor.benchmark.statistics import interval
+
+    values: dict[str, float | None] = {}
+    for name in OBJECTIVE_COLUMNS:
+        result = interval([m.get(name) for m in members])
+        iqm, low, high = result if result is not None else (None, None, None)
+        values.update({name: iqm, f"{name}_low": low, f"{name}_high": high})
+    return values
+
+
+def _add_improvement_over(
+    rows: list[dict[str, Any]], groups: dict[tuple, list[dict[str, Any]]], baseline: str
+) -> None:
+    """``p_improvement_over_<baseline>`` (+ ``_low``/``_high``): P(J of the agent > J of the
+    baseline) over seeds, ties 1/2, for rows whose setting has a baseline row."""
+    from sequence_tutor.benchmark.statistics import (
+        probability_of_improvement,
+        probability_of_improvement_ci,
+    )
+
+    def objectives(members: list[dict[str, Any]]) -> list[float]:
+        return [float(m["objective"]) for m in members if m.get("objective") is not None]
+
+    members_of = list(groups.values())
+    base = {
+        row["setting"]: objectives(members)
+        for row, members in zip(rows, members_of)
+        if row["agent"] == baseline
+    }
+    column = f"p_improvement_over_{baseline}"
+    for row, members in zip(rows, members_of):
+        x, y = objectives(members), base.get(row["setting"], [])
+        value = low = high = None
+        if x and y and row["agent"] != baseline:
+            value = probability_of_improvement(x, y)
+            low, high = probability_of_improvement_ci(x, y)
+        row.update({column: value, f"{column}_low": low, f"{column}_high": high})
 
 
 def _mean_dicts(dicts: Iterable[dict[str, Any]]) -> dict[str, float | None]:
@@ -159,6 +212,10 @@ def _run_row(metrics: dict[str, Any]) -> dict[str, Any]:
         "mean_return": metrics["mean_return"],
         "paper_return": metrics.get("paper_return"),
         "log_p_note_rnn": metrics.get("log_p_note_rnn"),
+        "objective": metrics.get("objective"),
+        "rule_reward": metrics.get("rule_reward"),
+        "kl_to_prior": metrics.get("kl_to_prior"),
+        "reward_scale": metrics.get("reward_scale"),
         "statistics": metrics.get("statistics") or metrics.get("table1", {}),
         "reward_terms": metrics.get("reward_terms", {}),
     }
@@ -203,13 +260,52 @@ def _statistic_rows(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
     return table_rows(evaluations)[1]
 
 
+def interval_cell(value: Any, low: Any, high: Any, digits: int = 1) -> str:
+    """``IQM [low, high]``, or "n/a" (not available) when there is no value."""
+    if value is None:
+        return "n/a"
+
+    def tidy(number: float) -> float:  # no "-0.0" for a KL of -1e-17
+        return 0.0 if abs(number) < 0.5 * 10**-digits else number
+
+    value, low, high = (
+        tidy(value),
+        None if low is None else tidy(low),
+        None if high is None else tidy(high),
+    )
+    if low is None or high is None:
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def _objective_rows(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """The objective's rows: IQM over seeds [95 % stratified bootstrap CI]."""
+    body = [
+        [f"{OBJECTIVE_LABELS[name]}, IQM [95 % CI]"]
+        + [interval_cell(r.get(name), r.get(f"{name}_low"), r.get(f"{name}_high")) for r in rows]
+        for name in OBJECTIVE_COLUMNS
+    ]
+    column = f"p_improvement_over_{BASELINE_AGENT}"
+    if any(r.get(column) is not None for r in rows):
+        body.append(
+            [f"P(J > J of {BASELINE_AGENT}) over seeds [95 % CI]"]
+            + [
+                interval_cell(r.get(column), r.get(f"{column}_low"), r.get(f"{column}_high"), 2)
+                if r.get(column) is not None
+                else "–"
+                for r in rows
+            ]
+        )
+    return body
+
+
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """The README-ready table, laid out like the paper's Table 1: one column per agent (and
     setting), one row per statistic, then the return, budget and throughput rows."""
     if not rows:
         return "_no finished runs_\n"
     header = ["statistic", *[r["label"] for r in rows]]
-    body = _statistic_rows(rows)
+    body = _objective_rows(rows) + _statistic_rows(rows)
     spread = any(r["mean_return_std_over_seeds"] is not None for r in rows)
 
     def return_cell(r: dict[str, Any]) -> str:

@@ -28,6 +28,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from agents.sampling import write_jsonl
 from pretrain.atomic_write import atomic_write_text
 from pretrain.errors import SequenceTutorError
 from sequence_tutor.benchmark.agent_factories import build_agent, composing_agent
@@ -45,6 +46,8 @@ __all__ = [
 
 METRICS_FILE = "metrics.json"
 SAMPLES_FILE = "samples.jsonl"
+# The compositions the objective (J, KL, log p) was measured on, sampled from the agent's policy.
+OBJECTIVE_SAMPLES_FILE = "objective_samples.jsonl"
 # Seed offset of the evaluation env: primers independent of the training episodes' primers.
 EVAL_SEED_OFFSET = 1_000_003
 # The paper's reward (c = 0.5, w = 1): a return comparable across runs that change c or w.
@@ -160,6 +163,7 @@ def evaluate_agent(agent: Any, env: Any, episodes: int, seed: int) -> dict[str, 
     predict = _predict_caller(agent)
     unwrapped = env.unwrapped
     compositions, primers, returns, log_probs, paper_returns = [], [], [], [], []
+    rule_sums: list[float] = []
     term_sums: dict[str, list[float]] = {}
     obs, _ = env.reset(seed=seed)
     for episode in range(episodes):
@@ -190,6 +194,7 @@ def evaluate_agent(agent: Any, env: Any, episodes: int, seed: int) -> dict[str, 
         composition = getattr(unwrapped, "composition", None)
         tokens = [int(t) for t in (composition if composition is not None else taken)]
         compositions.append(tokens)
+        rule_sums.append(rule_sum)
         primers.append(primer)
         returns.append(total)
         if has_log_p:
@@ -203,6 +208,9 @@ def evaluate_agent(agent: Any, env: Any, episodes: int, seed: int) -> dict[str, 
         "returns": returns,
         "log_probs": log_probs,
         "paper_returns": paper_returns,
+        "rule_sums": rule_sums,
+        "reward_scale": float(getattr(unwrapped, "reward_scale", PAPER_REWARD_SCALE)),
+        "note_rnn_weight": float(getattr(unwrapped, "note_rnn_weight", PAPER_NOTE_RNN_WEIGHT)),
         "reward_terms": term_sums,
     }
 
@@ -258,6 +266,30 @@ def _binned_curve(
     return {"steps": steps, "returns": means}
 
 
+CURVE_TAG = "rollout/ep_rew_mean"
+
+
+def tensorboard_curve(folder: Path, tag: str = CURVE_TAG) -> dict[str, list]:
+    """The learning curve an agent logged itself (``tag``: SB3's mean episode return per
+    rollout) under ``folder``, for agents that step envs of their own (the policy gradients),
+    which :class:`EpisodeRecorder` does not see; empty when none was logged."""
+    try:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    except ImportError:  # pragma: no cover - tensorboard comes with the torch extra
+        return {"steps": [], "returns": []}
+    steps: list[int] = []
+    values: list[float] = []
+    for run in sorted(p for p in folder.glob("*") if p.is_dir()):
+        events = EventAccumulator(str(run), size_guidance={"scalars": 0})
+        events.Reload()
+        if tag in events.Tags().get("scalars", []):
+            for event in events.Scalars(tag):
+                steps.append(int(event.step))
+                values.append(float(event.value))
+    order = np.argsort(steps, kind="stable")
+    return _binned_curve([steps[i] for i in order], [values[i] for i in order])
+
+
 def _seed_everything(seed: int) -> None:
     import torch
 
@@ -308,6 +340,7 @@ def execute_run(spec: RunSpec | dict[str, Any], out_dir: str | Path) -> dict[str
             hyperparams=spec.hyperparams,
             steps=spec.steps,
             note_rnn=_checkpoint_path(spec.env_kwargs.get("reward_rnn")),
+            env_kwargs=spec.env_kwargs,
         )
         start = time.perf_counter()
         if spec.steps > 0:  # random and note-rnn learn nothing: their learn() returns at once
@@ -327,6 +360,10 @@ def execute_run(spec: RunSpec | dict[str, Any], out_dir: str | Path) -> dict[str
     )
     eval_wall = time.perf_counter() - start
     eval_env.close()
+    # Before anything of the evaluation is written: a bad action_probabilities fails the run here.
+    objective, objective_samples = objective_metrics(agent, spec, evaluation)
+    if objective_samples is not None:
+        write_jsonl(objective_samples, folder / OBJECTIVE_SAMPLES_FILE)
 
     key = str(spec.env_kwargs.get("key", "C major"))
     lines = [
@@ -350,22 +387,25 @@ def execute_run(spec: RunSpec | dict[str, Any], out_dir: str | Path) -> dict[str
         "seed": spec.seed,
         "setting": spec.setting,
         "env_kwargs": spec.env_kwargs,
-        "train_steps": env.total_steps,
+        # the policy-gradient agents step vector envs of their own, counted by themselves
+        "train_steps": env.total_steps or int(getattr(agent, "num_timesteps", 0)),
         "train_episodes": len(env.episode_returns),
         "train_wall_s": train_wall,
-        "steps_per_s": env.total_steps / train_wall if env.total_steps and train_wall > 0 else None,
+        "steps_per_s": _rate(env.total_steps or getattr(agent, "num_timesteps", 0), train_wall),
         "eval_episodes": spec.eval_episodes,
         "eval_wall_s": eval_wall,
         "mean_return": float(returns.mean()),
         "std_return": float(returns.std()),
         # Both from sequence_tutor.evaluation.table1 when installed; else from the env's per-step info.
         "paper_return": statistics.get("reward", _mean_or_none(evaluation["paper_returns"])),
-        "log_p_note_rnn": statistics.get("log_p", _mean_or_none(evaluation["log_probs"])),
+        **objective,
         "reward_terms": reward_terms
         or {k: float(np.mean(v)) for k, v in evaluation["reward_terms"].items()},
         "table1": table1,
         "statistics": statistics,
-        "curve": _binned_curve(env.episode_ends, env.episode_returns),
+        "curve": _binned_curve(env.episode_ends, env.episode_returns)
+        if env.episode_ends
+        else tensorboard_curve(folder / "tb"),
         "versions": _versions(),
         "host": platform.node(),
         "pid": os.getpid(),
@@ -373,6 +413,73 @@ def execute_run(spec: RunSpec | dict[str, Any], out_dir: str | Path) -> dict[str
     }
     atomic_write_text(folder / METRICS_FILE, json.dumps(metrics, indent=1) + "\n")
     return metrics
+
+
+def _predict_only_metrics(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The objective's parts that need no action distribution, from the evaluation episodes
+    (``predict`` compositions): KL and J are not available (None)."""
+    scale = evaluation["reward_scale"]
+    rule = _mean_or_none(evaluation["rule_sums"])
+    return {
+        "objective": None,
+        "rule_reward": rule,
+        "rule_reward_scaled": None if rule is None else rule / scale,
+        "kl_to_prior": None,
+        "log_p_note_rnn": _mean_or_none(evaluation["log_probs"]),
+        "log_pi": None,
+        "reward_scale": scale,
+        "note_rnn_weight": evaluation["note_rnn_weight"],
+        "objective_standard_errors": {},
+    }
+
+
+def objective_metrics(
+    agent: Any, spec: RunSpec, evaluation: dict[str, Any]
+) -> tuple[dict[str, Any], Any]:
+    """The objective of DESIGN.md over ``spec.eval_episodes`` compositions of ``agent``
+    (:func:`sequence_tutor.evaluation.objective.measure_objective`, primers of the evaluation
+    seed), and those compositions.
+
+    ``objective`` is J = Σ r_theory/c − w Σ KL, ``rule_reward`` the raw Σ r_theory per
+    composition (comparable across reward scales c), ``rule_reward_scaled`` Σ r_theory/c,
+    ``kl_to_prior`` the exact Σ_t KL(π ‖ p), ``log_p_note_rnn`` log p(composition) under the
+    Note RNN; for an agent with no action distribution (``predict`` only) KL and J are None
+    (not available), the rest comes from the ``evaluation`` episodes, and there are no extra
+    compositions (None).
+    """
+    from sequence_tutor.evaluation.objective import action_distribution, measure_objective
+
+    composer = composing_agent(spec.agent, agent)
+    if action_distribution(composer) is None:
+        return _predict_only_metrics(evaluation), None
+    estimate = measure_objective(
+        composer,
+        spec.eval_episodes,
+        seed=spec.seed + EVAL_SEED_OFFSET,
+        name=spec.agent,
+        env_kwargs=spec.env_kwargs,
+    )
+    values = estimate.as_dict()
+    scaled = values["theory"]
+    metrics = {
+        "objective": values["J"],
+        "rule_reward": None if scaled is None else scaled * estimate.reward_scale,
+        "rule_reward_scaled": scaled,
+        "kl_to_prior": values["kl"],
+        "log_p_note_rnn": values["log_p"],
+        "log_pi": values["log_pi"],
+        "reward_scale": estimate.reward_scale,
+        "note_rnn_weight": estimate.note_rnn_weight,
+        "objective_standard_errors": {
+            key: _finite_or_none(estimate.standard_error(key))
+            for key in ("J", "theory", "kl", "log_p")
+        },
+    }
+    return metrics, estimate.samples
+
+
+def _rate(steps: int, seconds: float) -> float | None:
+    return steps / seconds if steps and seconds > 0 else None
 
 
 def _table1_keys() -> list[str]:

@@ -24,7 +24,9 @@ __all__ = [
     "expand_runs",
     "parse_agents",
     "parse_env_kwargs",
+    "parse_reward_scales",
     "parse_seeds",
+    "with_reward_scales",
 ]
 
 DEFAULT_ENV_ID = "SequenceTutor-v0"
@@ -36,6 +38,9 @@ BUILTIN_AGENT_NAMES = (
     "q",
     "psi",
     "g",
+    "rloo",
+    "grpo",
+    "ppo-kl",
     "dqn-mlp",
     "ppo",
     "maskable-ppo",
@@ -195,6 +200,52 @@ def parse_env_kwargs(texts: Sequence[str] | None) -> list[dict[str, Any]]:
                 setting[key] = raw.strip()
         settings.append(setting)
     return settings
+
+
+def parse_reward_scales(text: str) -> list[float]:
+    """``"0.1,0.5,2,8"`` -> the reward scales c, in the given order (duplicates dropped).
+
+    Each must be a finite number > 0; an empty list is an error naming the input.
+    """
+    scales: list[float] = []
+    for part in (p.strip() for p in str(text).split(",")):
+        if not part:
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            raise SequenceTutorError(
+                f"--reward-scales: {part!r} in {text!r} is not a number; give positive numbers "
+                "such as 0.5,2"
+            ) from None
+        if not (value > 0 and value < float("inf")):
+            raise SequenceTutorError(
+                f"--reward-scales: {part!r} in {text!r} must be a finite number > 0 "
+                "(the env divides r_theory by c)"
+            )
+        if value not in scales:
+            scales.append(value)
+    if not scales:
+        raise SequenceTutorError(
+            f"--reward-scales: the list {text!r} is empty; give positive numbers such as 0.5,2"
+        )
+    return scales
+
+
+def with_reward_scales(
+    settings: Sequence[dict[str, Any]], reward_scales: str | None
+) -> list[dict[str, Any]]:
+    """Every env setting at each of ``--reward-scales`` (None: the settings unchanged)."""
+    if reward_scales is None:
+        return [dict(s) for s in settings]
+    scales = parse_reward_scales(reward_scales)
+    for setting in settings:
+        if "reward_scale" in setting:
+            raise SequenceTutorError(
+                "--reward-scales: an --env-kwargs setting sets reward_scale already "
+                f"({setting['reward_scale']!r}); give c in one of the two"
+            )
+    return [{**setting, "reward_scale": scale} for setting in settings for scale in scales]
 
 
 def expand_runs(

@@ -5,10 +5,13 @@ Writes one results folder::
     OUT/benchmark.json            the command and the run list
     OUT/runs/<run>/metrics.json   one finished run (written last, atomically)
     OUT/runs/<run>/samples.jsonl  its evaluation compositions (sample-command format)
+    OUT/runs/<run>/objective_samples.jsonl  the compositions J, KL and log p were measured on
     OUT/runs/<run>/tb/            TensorBoard logs (per-episode returns, reward terms, SB3 logs)
     OUT/runs.csv                  one row per run
-    OUT/results.csv, results.md   one row per agent and setting, means over seeds
-    OUT/plots/*.png               learning curves, Table 1 bars, piano rolls
+    OUT/results.csv, results.md   one row per agent and setting: the objective's IQM over seeds
+                                  with 95 % bootstrap intervals, P(J > J of psi), Table 1 means
+    OUT/plots/*.png               learning curves, Table 1 bars, piano rolls, objective
+                                  intervals, frontier (rule reward against KL)
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ DESCRIPTION = (
     "returning an object with learn(total_timesteps) and predict(obs, deterministic=False)."
 )
 
-DEFAULT_AGENTS = "random,note-rnn,q,psi,g,dqn-mlp,ppo,maskable-ppo,recurrent-ppo"
+DEFAULT_AGENTS = "random,note-rnn,q,psi,g,rloo,grpo,ppo-kl,dqn-mlp,ppo,maskable-ppo,recurrent-ppo"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +59,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KWARGS",
         help="one env setting: a JSON object (or list of objects) or key=value[,key=value]; "
         "repeat for several settings (default: the env's defaults)",
+    )
+    parser.add_argument(
+        "--reward-scales",
+        default=None,
+        metavar="LIST",
+        help="comma-separated positive reward scales c (the env's reward_scale), e.g. "
+        "0.1,0.5,2,8: every env setting is run at each (a sweep of the KL-reward trade-off; "
+        "plots/frontier.png)",
     )
     parser.add_argument("--env-id", default="SequenceTutor-v0", help="registered Gymnasium id")
     parser.add_argument(
@@ -112,10 +123,17 @@ def _print(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pretrain.atomic_write import ensure_writable_dir
-    from sequence_tutor.benchmark.spec import parse_env_kwargs, parse_seeds
+    from sequence_tutor.benchmark.spec import (
+        parse_agents,
+        parse_env_kwargs,
+        parse_seeds,
+        with_reward_scales,
+    )
 
     seeds = parse_seeds(args.seeds)
-    settings = parse_env_kwargs(args.env_kwargs)
+    settings = with_reward_scales(parse_env_kwargs(args.env_kwargs), args.reward_scales)
+    if not args.search:  # an unknown agent fails before any folder or run
+        parse_agents(args.agents or [DEFAULT_AGENTS])
     _check_backend(args)
     out = Path(args.out)
     # a read-only or full disk fails now, not after the first hour of runs

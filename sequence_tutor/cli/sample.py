@@ -14,7 +14,8 @@ from pretrain.errors import SequenceTutorError
 HELP = "sample compositions from the Note RNN or a tuned agent"
 DESCRIPTION = (
     "Sample compositions from the Note RNN (--agent note-rnn), the shipped tuned Psi agent "
-    "(--agent psi) or an agent checkpoint (--agent PATH: a train output folder or NAME.json), "
+    "(--agent psi) or an agent checkpoint (--agent PATH: a train output folder or NAME.json, "
+    "of any --algo: q, psi, g, rloo, grpo, ppo-kl), "
     "following the stochastic policy. Writes JSON Lines to --out and, optionally, MIDI and "
     "MusicXML files."
 )
@@ -72,6 +73,12 @@ def load_source(agent: str, note_rnn: Path | None = None):
             f"--agent {agent}: not note-rnn, psi, or an agent checkpoint (folder, NAME.json or "
             "NAME.safetensors)"
         )
+    from agents.policy_gradient.training import is_pg_agent_file, load_pg_sampler  # noqa: PLC0415
+
+    if is_pg_agent_file(path):  # an rloo / grpo / ppo-kl run folder or agent file
+        sampler, meta = load_pg_sampler(path)
+        key = (meta.get("metadata") or {}).get("env_kwargs", {}).get("key")
+        return sampler, meta["algo"], key, meta["melody_length"], False
     policy, meta = load_agent_policy(path)
     name = "psi" if agent == "psi" else meta["algo"]
     env_kwargs = meta.get("env_kwargs", {})

@@ -1,0 +1,141 @@
+"""What ``sequence-tutor train`` needs of the policy-gradient agents: build or resume one by name,
+periodic resumable checkpoints, and a sampler of a saved agent's policy.
+
+A checkpoint ``step_N/`` holds ``agent`` (:meth:`save`) and ``training``
+(:meth:`save_training_state`), written between batches (RLOO, GRPO) or rollouts (PPO-KL), where
+resuming continues the run bit for bit; ``latest.json`` points at the newest, as for the DQN
+family (:func:`agents.training_state.latest_checkpoint` reads both).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+
+from agents.agent_file import agent_paths, read_json
+from agents.policy_gradient import checkpoint as ckpt
+from pretrain.atomic_write import atomic_write_text
+from pretrain.errors import SequenceTutorError
+
+PG_ALGORITHMS = ("rloo", "grpo", "ppo-kl")
+
+__all__ = [
+    "PG_ALGORITHMS",
+    "ActorSampler",
+    "PolicyGradientCheckpointCallback",
+    "agent_class",
+    "config_class",
+    "is_pg_agent_file",
+    "load_pg_sampler",
+    "write_pg_checkpoint",
+]
+
+
+def agent_class(algo: str) -> type:
+    """The agent class of ``algo`` (one of :data:`PG_ALGORITHMS`)."""
+    from agents.policy_gradient import GRPO, PPOKL, RLOO  # noqa: PLC0415
+
+    return {"rloo": RLOO, "grpo": GRPO, "ppo-kl": PPOKL}[algo]
+
+
+def config_class(algo: str) -> type:
+    """The hyper-parameter dataclass of ``algo``."""
+    from agents.policy_gradient import GRPOConfig, PPOKLConfig, RLOOConfig  # noqa: PLC0415
+
+    return {"rloo": RLOOConfig, "grpo": GRPOConfig, "ppo-kl": PPOKLConfig}[algo]
+
+
+def write_pg_checkpoint(
+    model: Any, folder: str | os.PathLike, *, metadata: dict | None = None, keep: int = 2
+) -> Path:
+    """Write ``folder/step_N/{agent,training}``, point ``latest.json`` at it, keep ``keep``."""
+    folder = Path(folder)
+    name = f"step_{int(model.num_timesteps):09d}"
+    target = folder / name
+    target.mkdir(parents=True, exist_ok=True)
+    model.save_training_state(target / "training")
+    model.save(target / "agent", metadata=metadata)
+    pointer = {"checkpoint": name, "num_timesteps": int(model.num_timesteps)}
+    atomic_write_text(folder / "latest.json", json.dumps(pointer) + "\n")
+    old = sorted(p for p in folder.glob("step_*") if p.is_dir() and p.name != name)
+    for stale in old[: max(0, len(old) - (keep - 1))]:
+        shutil.rmtree(stale, ignore_errors=True)
+    return target
+
+
+class PolicyGradientCheckpointCallback(BaseCallback):
+    """A checkpoint about every ``save_freq`` env steps, at the start of the next batch or
+    rollout (the previous update done: an exact resume point), and at the end of ``learn``."""
+
+    def __init__(self, folder: str | os.PathLike, save_freq: int, metadata: dict) -> None:
+        super().__init__()
+        self.folder = Path(folder)
+        self.save_freq = int(save_freq)
+        self.metadata = metadata
+        self._next = 0
+        self.last_written: int | None = None
+
+    def _on_training_start(self) -> None:
+        self._next = (self.model.num_timesteps // self.save_freq + 1) * self.save_freq
+
+    def _write(self) -> None:
+        write_pg_checkpoint(self.model, self.folder, metadata=self.metadata)
+        self.last_written = int(self.model.num_timesteps)
+        self._next = (self.model.num_timesteps // self.save_freq + 1) * self.save_freq
+
+    def _on_rollout_start(self) -> None:
+        if self.model.num_timesteps >= self._next:
+            self._write()
+
+    def _on_step(self) -> bool:
+        return True
+
+
+def is_pg_agent_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` (a run folder, ``NAME`` or ``NAME.json``) is a policy-gradient agent."""
+    _, config_path = agent_paths(path)
+    try:
+        with open(config_path, encoding="utf-8") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return f'"format": "{ckpt.FORMAT}"' in head
+
+
+class ActorSampler:
+    """:func:`agents.sampling.sample`'s sampler protocol over a policy-gradient actor: π is the
+    softmax of the actor's Note RNN logits."""
+
+    def __init__(self, actor: Any) -> None:
+        self.actor = actor.eval()
+
+    @torch.no_grad()
+    def run(
+        self, primers: torch.Tensor, length: int, generator: torch.Generator, *, full_primer: bool
+    ) -> torch.Tensor:
+        from agents.sampling import note_rnn_sampler  # noqa: PLC0415
+
+        return note_rnn_sampler(self.actor.rnn).run(
+            primers, length, generator, full_primer=full_primer
+        )
+
+
+def load_pg_sampler(path: str | os.PathLike) -> tuple[ActorSampler, dict]:
+    """``(sampler, meta)`` of a saved policy-gradient agent (no env is built)."""
+    from agents.policy_gradient.actor import NoteRNNActor  # noqa: PLC0415
+
+    _, config_path = agent_paths(path)
+    algo = read_json(config_path, ckpt.FORMAT, "policy-gradient agent").get("algo")
+    if algo not in PG_ALGORITHMS:
+        raise SequenceTutorError(f"{config_path}: unknown policy-gradient algo {algo!r}")
+    meta, tensors = ckpt.read_pg_agent(path, algo)
+    pad = meta["note_rnn_config"].vocab_size  # the observation's PAD is the vocabulary size
+    actor = NoteRNNActor(meta["note_rnn_config"], pad, value_head=algo == "ppo-kl")
+    ckpt.load_network(actor, tensors, path)
+    return ActorSampler(actor), meta

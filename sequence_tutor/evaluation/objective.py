@@ -1,0 +1,333 @@
+"""Every agent measured the same way: the KL-regularised objective along its own compositions.
+
+DESIGN.md, "One objective for every agent": with the env reward
+``r = r_theory / c + w · log p(a | s)``, per composition of ``T`` steps,
+
+    J(π) = E_π[Σ_t r_theory(s_t, a_t) / c]  −  w · E_π[Σ_t KL(π(· | s_t) ‖ p(· | s_t))].
+
+:func:`measure_objective` composes ``n`` melodies with the agent on the native vector env (the
+primers are :func:`agents.sampling.draw_primers`' for the seed, so every agent of a seed gets the
+same ones), and reports over those compositions:
+
+* ``theory``: mean ``Σ_t r_theory / c`` (the env's reward minus its ``note_rnn`` term);
+* ``kl``: mean ``Σ_t KL(π(· | s_t) ‖ p(· | s_t))``, **exact**: the categorical KL over the 38
+  actions between the agent's distribution at each step and the Note RNN's (the env's Reward
+  RNN, re-run over primer + composition in one pass);
+* ``J = theory − w · kl``; ``log_p``: mean ``log p(composition)`` under the Note RNN;
+  ``log_pi``: mean ``log π(composition)`` under the agent.
+
+The agent's action distribution comes from, in order: its ``action_probabilities(obs)`` (a batch
+of observations ``[B, 1 + T]`` in, probabilities ``[B, 38]`` out: the policy-gradient agents and
+any user agent that defines it), the Boltzmann policy of a KL-control DQN
+(:class:`~agents.policy.NoteRNNPolicy`: softmax of Q, Ψ or G + log p, the distribution
+``sequence-tutor sample`` draws from), or an SB3 actor-critic policy's categorical distribution
+(PPO, A2C). With a distribution the compositions are sampled from it (so the KL is the one of
+the compositions measured); without one (e.g. SB3's DQN, a user agent with ``predict`` only) they
+come from ``predict(obs, deterministic=False)`` and ``kl``, ``J`` and ``log_pi`` are NaN ("not
+available"). User-supplied probabilities are validated: wrong shape, NaN, negative entries or
+rows not summing to 1 within 1e-4 raise a one-line :class:`SequenceTutorError`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.sampling import Samples, draw_primers
+from pretrain.errors import SequenceTutorError
+
+PROBABILITY_TOLERANCE = 1e-4
+
+Distribution = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class ObjectiveEstimate:
+    """The objective and its parts over ``compositions`` sampled compositions (means per
+    composition; ``*_per_composition`` hold the values of each)."""
+
+    name: str
+    compositions: int
+    J: float
+    theory: float
+    kl: float
+    log_pi: float
+    log_p: float
+    note_rnn_weight: float
+    reward_scale: float
+    samples: Samples
+    theory_per_composition: np.ndarray = field(repr=False)
+    kl_per_composition: np.ndarray = field(repr=False)
+    log_p_per_composition: np.ndarray = field(repr=False)
+
+    @property
+    def kl_available(self) -> bool:
+        return not math.isnan(self.kl)
+
+    def standard_error(self, key: str) -> float:
+        """Standard error of the mean of ``"J"``, ``"theory"``, ``"kl"`` or ``"log_p"``."""
+        if key == "J":
+            values = self.theory_per_composition - self.note_rnn_weight * self.kl_per_composition
+        else:
+            values = getattr(self, f"{key}_per_composition")
+        return (
+            float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
+        )
+
+    def as_dict(self) -> dict[str, float | int | str | None]:
+        """JSON-ready numbers (NaN as None: not available)."""
+
+        def clean(v: float) -> float | None:
+            return None if math.isnan(v) else float(v)
+
+        return {
+            "name": self.name,
+            "compositions": self.compositions,
+            "J": clean(self.J),
+            "theory": clean(self.theory),
+            "kl": clean(self.kl),
+            "log_pi": clean(self.log_pi),
+            "log_p": clean(self.log_p),
+            "note_rnn_weight": self.note_rnn_weight,
+            "reward_scale": self.reward_scale,
+        }
+
+
+# -- the agent's distribution ----------------------------------------------------------------
+def _note_rnn_policy(agent: Any):
+    from agents.policy import NoteRNNPolicy  # noqa: PLC0415
+
+    if isinstance(agent, NoteRNNPolicy):
+        return agent
+    policy = getattr(agent, "policy", None)
+    return policy if isinstance(policy, NoteRNNPolicy) else None
+
+
+def _actor_critic_policy(agent: Any):
+    from stable_baselines3.common.policies import ActorCriticPolicy  # noqa: PLC0415
+
+    if isinstance(agent, ActorCriticPolicy):
+        return agent
+    policy = getattr(agent, "policy", None)
+    return policy if isinstance(policy, ActorCriticPolicy) else None
+
+
+def action_distribution(agent: Any) -> Distribution | None:
+    """``obs [B, 1 + T] -> π(· | s) [B, V]`` for ``agent``, or None if it exposes none."""
+    if callable(getattr(agent, "action_probabilities", None)):
+        return agent.action_probabilities
+    policy = _note_rnn_policy(agent)
+    if policy is not None:
+
+        @torch.no_grad()
+        def boltzmann(obs: np.ndarray) -> np.ndarray:
+            logits = policy.observation_logits(torch.as_tensor(obs))
+            return torch.softmax(logits.double(), dim=-1).numpy()
+
+        return boltzmann
+    actor_critic = _actor_critic_policy(agent)
+    if actor_critic is not None:
+
+        @torch.no_grad()
+        def categorical(obs: np.ndarray) -> np.ndarray:
+            tensor, _ = actor_critic.obs_to_tensor(obs)
+            distribution = actor_critic.get_distribution(tensor).distribution
+            probs = getattr(distribution, "probs", None)
+            if probs is None:
+                raise SequenceTutorError("the SB3 policy's action distribution is not categorical")
+            return probs.double().cpu().numpy()
+
+        return categorical
+    return None
+
+
+def check_probabilities(probs: Any, batch: int, actions: int, name: str) -> np.ndarray:
+    """``probs`` as ``float64[batch, actions]``, or a one-line error naming ``name``."""
+    expected = (
+        f"expected probabilities of shape ({batch}, {actions}): finite, non-negative, each row "
+        f"summing to 1 within {PROBABILITY_TOLERANCE}"
+    )
+    try:
+        array = np.asarray(probs, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise SequenceTutorError(
+            f"{name}.action_probabilities returned {type(probs).__name__}; {expected}"
+        ) from None
+    if array.shape != (batch, actions):
+        raise SequenceTutorError(
+            f"{name}.action_probabilities returned shape {array.shape}; {expected}"
+        )
+    if not np.isfinite(array).all():
+        raise SequenceTutorError(f"{name}.action_probabilities returned NaN or inf; {expected}")
+    if (array < 0).any():
+        raise SequenceTutorError(
+            f"{name}.action_probabilities returned a negative entry ({array.min():.3g}); {expected}"
+        )
+    worst = float(np.abs(array.sum(axis=1) - 1.0).max())
+    if worst > PROBABILITY_TOLERANCE:
+        raise SequenceTutorError(
+            f"{name}.action_probabilities returned rows summing to 1 ± {worst:.3g}; {expected}"
+        )
+    return array
+
+
+def _sample(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    cdf = np.cumsum(probs, axis=1)
+    u = rng.random(len(probs)) * cdf[:, -1]
+    return np.minimum((cdf < u[:, None]).sum(axis=1), probs.shape[1] - 1)
+
+
+def _predict_actions(agent: Any, obs: np.ndarray, name: str) -> np.ndarray:
+    actions, _ = agent.predict(obs, deterministic=False)
+    actions = np.asarray(actions).reshape(-1)
+    if actions.shape != (len(obs),):
+        raise SequenceTutorError(
+            f"{name}.predict returned {actions.shape[0]} actions for {len(obs)} observations"
+        )
+    return actions.astype(np.int64)
+
+
+class NoteRNNDistribution:
+    """The Note RNN as an agent for :func:`measure_objective`: ``action_probabilities(obs)`` is
+    ``p(· | s)`` (its KL to the prior is 0), read from the observation's prefix."""
+
+    def __init__(self, note_rnn: Any) -> None:
+        self.note_rnn = note_rnn.eval()
+        self.pad = int(note_rnn.vocab_size)
+
+    @torch.no_grad()
+    def action_probabilities(self, obs: np.ndarray) -> np.ndarray:
+        """``p(· | s)`` ``float64[B, V]`` for observations ``[B, 1 + T]`` (one pass per length)."""
+        rows = np.asarray(obs, dtype=np.int64)
+        rows = rows[None] if rows.ndim == 1 else rows
+        prefixes = [row[row != self.pad] for row in rows]
+        result = np.zeros((len(rows), self.pad))
+        by_length: dict[int, list[int]] = {}
+        for index, prefix in enumerate(prefixes):
+            by_length.setdefault(len(prefix), []).append(index)
+        for indices in by_length.values():
+            logits, _ = self.note_rnn(torch.as_tensor(np.stack([prefixes[i] for i in indices])))
+            result[indices] = torch.softmax(logits[:, -1].double(), dim=-1).numpy()
+        return result
+
+
+# -- the measurement ---------------------------------------------------------------------------
+@torch.no_grad()
+def prior_log_probs(note_rnn, tokens: np.ndarray, primers: list[list[int]]) -> np.ndarray:
+    """``log p(· | s_t)`` ``float64[N, T, V]`` under the Note RNN, primed by each primer."""
+    result = np.zeros((*tokens.shape, note_rnn.vocab_size))
+    by_length: dict[int, list[int]] = {}
+    for i, primer in enumerate(primers):
+        by_length.setdefault(len(primer), []).append(i)
+    for length, rows in by_length.items():
+        sequence = np.concatenate([np.asarray([primers[i] for i in rows]), tokens[rows]], axis=1)
+        logits, _ = note_rnn(torch.as_tensor(sequence[:, :-1], dtype=torch.long))
+        result[rows] = torch.log_softmax(logits[:, length - 1 :].double(), dim=-1).numpy()
+    return result
+
+
+def measure_objective(
+    agent: Any,
+    n: int = 1000,
+    *,
+    seed: int = 0,
+    name: str | None = None,
+    env_kwargs: dict | None = None,
+    batch_size: int = 500,
+) -> ObjectiveEstimate:
+    """``J``, its two parts, ``log π`` and ``log p`` over ``n`` compositions of ``agent``.
+
+    :param agent: anything with ``action_probabilities(obs)`` or ``predict(obs, deterministic)``,
+        a :class:`~agents.SequenceTutorDQN` or its :class:`~agents.policy.NoteRNNPolicy`, an SB3
+        model (module docstring).
+    :param n: compositions.
+    :param seed: primers (:func:`agents.sampling.draw_primers`) and action sampling.
+    :param name: the agent's name in messages and results.
+    :param env_kwargs: ``SequenceTutor-v0`` arguments (key, melody_length, c, w, reward_rnn, ...).
+    :param batch_size: compositions stepped at once.
+    """
+    from envs.vector import SequenceTutorVectorEnv  # noqa: PLC0415
+
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise SequenceTutorError(f"n (compositions) must be an integer >= 1, got {n!r}")
+    name = name or type(agent).__name__
+    distribution = action_distribution(agent)
+    if distribution is None and not callable(getattr(agent, "predict", None)):
+        raise SequenceTutorError(
+            f"{name}: expected an agent with action_probabilities(obs) or predict(obs)"
+        )
+    batch = int(min(n, batch_size))
+    env = SequenceTutorVectorEnv(num_envs=batch, **(env_kwargs or {}))
+    length, vocab = env.melody_length, env.single_action_space.n
+    rng = np.random.default_rng(seed)
+    chunks = -(-n // batch)
+    primers = draw_primers(chunks * batch, env.key, env.vocabulary, rng)
+    action_rng = np.random.default_rng([seed, 1])
+    tokens = np.zeros((chunks * batch, length), dtype=np.int64)
+    theory = np.zeros((chunks * batch, length))
+    env_log_p = np.zeros((chunks * batch, length))
+    pi = np.zeros((chunks * batch, length, vocab)) if distribution is not None else None
+    for c in range(chunks):
+        rows = slice(c * batch, (c + 1) * batch)
+        obs, _ = env.reset(options={"primers": [list(p) for p in primers[rows]]})
+        for t in range(length):
+            if distribution is not None:
+                probs = check_probabilities(distribution(obs.copy()), batch, vocab, name)
+                pi[rows, t] = probs
+                actions = _sample(probs, action_rng)
+            else:
+                actions = _predict_actions(agent, obs.copy(), name)
+            obs, rewards, _, _, info = env.step(actions)
+            theory[rows, t] = rewards - info["reward_terms"]["note_rnn"]
+            env_log_p[rows, t] = info["log_prob"]
+            tokens[rows, t] = actions
+    keep = slice(0, n)
+    tokens, theory, env_log_p = tokens[keep], theory[keep], env_log_p[keep]
+    primer_list = [list(map(int, p)) for p in primers[keep]]
+    theory_sum = theory.sum(axis=1)
+    log_p_sum = env_log_p.sum(axis=1)
+    if pi is not None:
+        pi = pi[keep]
+        log_p_all = prior_log_probs(env.reward_rnn.model, tokens, primer_list)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_pi_all = np.log(pi)
+            kl_steps = np.where(pi > 0, pi * (log_pi_all - log_p_all), 0.0).sum(axis=2)
+        kl_sum = kl_steps.sum(axis=1)
+        chosen = np.take_along_axis(log_pi_all, tokens[..., None], axis=2)[..., 0]
+        kl, log_pi = float(kl_sum.mean()), float(chosen.sum(axis=1).mean())
+    else:
+        kl_sum = np.full(n, math.nan)
+        kl = log_pi = math.nan
+    w, c_scale = float(env.note_rnn_weight), float(env.reward_scale)
+    samples = Samples(tokens, primer_list, key=env.key, agent=name, seeds=[int(seed)] * n)
+    env.close()
+    return ObjectiveEstimate(
+        name=name,
+        compositions=n,
+        J=float(theory_sum.mean()) - w * kl if pi is not None else math.nan,
+        theory=float(theory_sum.mean()),
+        kl=kl,
+        log_pi=log_pi,
+        log_p=float(log_p_sum.mean()),
+        note_rnn_weight=w,
+        reward_scale=c_scale,
+        samples=samples,
+        theory_per_composition=theory_sum,
+        kl_per_composition=kl_sum,
+        log_p_per_composition=log_p_sum,
+    )
+
+
+__all__ = [
+    "NoteRNNDistribution",
+    "ObjectiveEstimate",
+    "action_distribution",
+    "check_probabilities",
+    "measure_objective",
+    "prior_log_probs",
+]
