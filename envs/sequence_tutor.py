@@ -13,6 +13,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
+from envs.config import MAX_MELODY_LENGTH, EnvConfig
 from envs.rendering import ansi_grid, piano_roll
 from pretrain.models import NoteRNN
 from pretrain.vocabulary import DEFAULT_VOCABULARY, Vocabulary
@@ -22,7 +23,7 @@ from rewards.theory import TheoryReward
 
 __all__ = ["MAX_MELODY_LENGTH", "SequenceTutorEnv", "check_config", "check_primer"]
 
-MAX_MELODY_LENGTH = 10_000  # keeps the autocorrelation rule's integer sums inside int64
+_DEFAULTS = EnvConfig()  # the defaults of the constructor below
 
 
 def check_config(
@@ -196,10 +197,10 @@ class SequenceTutorEnv(gym.Env[np.ndarray, np.int64]):
 
     def __init__(
         self,
-        melody_length: int = 32,
-        key: str | KeyTables = "C major",
-        reward_scale: float = 0.5,
-        note_rnn_weight: float = 1.0,
+        melody_length: int = _DEFAULTS.melody_length,
+        key: str | KeyTables = _DEFAULTS.key,
+        reward_scale: float = _DEFAULTS.reward_scale,
+        note_rnn_weight: float = _DEFAULTS.note_rnn_weight,
         reward_rnn: str | os.PathLike | NoteRNN | RewardRNN | None = None,
         rules: Iterable[Any] | None = None,
         render_mode: str | None = None,

@@ -15,6 +15,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from envs.config import EnvConfig
 from envs.rendering import ansi_grid, piano_roll
 from envs.sequence_tutor import build_reward_rnn, check_config, check_primer
 from pretrain.models import NoteRNN
@@ -68,6 +69,9 @@ def _check_max_episode_steps(value: Any) -> int | None:
     return int(value)
 
 
+_DEFAULTS = EnvConfig()  # the defaults of the constructor below
+
+
 class _Group:
     """Compositions at the same step, whose rules run as one batch (all N in normal use; a
     partial ``reset_mask`` splits them)."""
@@ -80,6 +84,15 @@ class _Group:
         self.theory = theory
         self.step = 0
         self.ended = False
+
+
+def step_info(info: dict[str, Any]) -> dict[str, Any]:
+    """The info of the step just taken by compositions that run in lock step.
+
+    On the step that finishes them (same-step autoreset) that info sits under
+    ``info["final_info"]``, as with Gymnasium's ``SyncVectorEnv``; the top level then describes
+    the compositions that have just begun."""
+    return info["final_info"] if "final_info" in info else info
 
 
 class SequenceTutorVectorEnv(VectorEnv):
@@ -136,10 +149,10 @@ class SequenceTutorVectorEnv(VectorEnv):
     def __init__(
         self,
         num_envs: int = 1,
-        melody_length: int = 32,
-        key: str | KeyTables = "C major",
-        reward_scale: float = 0.5,
-        note_rnn_weight: float = 1.0,
+        melody_length: int = _DEFAULTS.melody_length,
+        key: str | KeyTables = _DEFAULTS.key,
+        reward_scale: float = _DEFAULTS.reward_scale,
+        note_rnn_weight: float = _DEFAULTS.note_rnn_weight,
         reward_rnn: str | os.PathLike | NoteRNN | RewardRNN | None = None,
         rules: Iterable[Any] | None = None,
         render_mode: str | None = None,

@@ -15,7 +15,7 @@ from agents.policy_gradient.grpo import GRPO, GRPOConfig, group_advantages
 from agents.policy_gradient.ppo_kl import PPOKL, PPOKLConfig
 from agents.policy_gradient.rloo import RLOO, RLOOConfig, rloo_advantages
 from agents.policy_gradient.rollout import CompositionBatch
-from envs.vector import SequenceTutorVectorEnv
+from envs.vector import SequenceTutorVectorEnv, step_info
 from pretrain.errors import SequenceTutorError
 from pretrain.models import NoteRNNConfig, build_note_rnn
 from sequence_tutor.evaluation.objective import measure_objective
@@ -36,7 +36,7 @@ def real_observations(n: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray
         actions = rng.integers(0, 38, n)
         observations.append(obs.copy())
         obs, _, _, _, info = env.step(actions)
-        log_probs.append((actions, info["log_prob"]))
+        log_probs.append((actions, step_info(info)["log_prob"]))
     return np.concatenate(observations), log_probs
 
 

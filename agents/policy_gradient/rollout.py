@@ -27,6 +27,7 @@ import torch
 
 from agents.policy import sample_actions
 from agents.policy_gradient.actor import NoteRNNActor
+from envs.vector import step_info
 
 
 @dataclass
@@ -99,7 +100,7 @@ class GroupSampler:
         for t in range(length):
             actions = sample_actions(np.asarray(logits, dtype=np.float64), self.rng)
             _, rewards, _, _, info = self.env.step(actions)
-            terms = info["reward_terms"]
+            terms = step_info(info)["reward_terms"]
             rewards = np.asarray(rewards, dtype=np.float64)
             theory[:, t] = rewards - np.asarray(terms["note_rnn"], dtype=np.float64)
             env_rewards += rewards

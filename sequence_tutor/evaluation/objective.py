@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from agents.sampling import Samples, draw_primers
+from envs.vector import step_info
 from pretrain.errors import SequenceTutorError
 
 PROBABILITY_TOLERANCE = 1e-4
@@ -283,6 +284,7 @@ def measure_objective(
             else:
                 actions = _predict_actions(agent, obs.copy(), name)
             obs, rewards, _, _, info = env.step(actions)
+            info = step_info(info)
             theory[rows, t] = rewards - info["reward_terms"]["note_rnn"]
             env_log_p[rows, t] = info["log_prob"]
             tokens[rows, t] = actions
