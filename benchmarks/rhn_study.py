@@ -3,7 +3,7 @@ what each micro-layer does.
 
 Trains, on the default corpus and its validation split, the 1x100 LSTM and, at every depth of
 ``--depths``, a DT-RNN (the RHN's deep transition without highway gates) and an RHN, each sized
-to the LSTM's 59 838 parameters (:func:`pretrain.command.hidden_for_parameters`), for the same
+to the LSTM's 59 838 parameters (:func:`pretrain.sizing.hidden_for_parameters`), for the same
 token budget and the same batches (one seed draws the same windows for every model), with
 ``--seeds`` seeds. All use the project's pretraining loop (:func:`pretrain.training.train_note_rnn`)
 with its defaults (Adam 3e-3, clip 5, B 64, T 128) and a constant learning rate (no plateau
@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pretrain.command import LSTM_REFERENCE_HIDDEN, hidden_for_parameters, lstm_parameters
 from pretrain.models import NoteRNNConfig
+from pretrain.sizing import LSTM_REFERENCE_HIDDEN, hidden_for_parameters, lstm_parameters
 from pretrain.training import (
     RESUME_FILE,
     TrainingConfig,

@@ -50,3 +50,17 @@ def test_the_old_console_module_still_runs():
         [sys.executable, "-m", "agents.cli", "--help"], capture_output=True, text=True
     )
     assert result.returncode == 0 and "sequence-tutor" in result.stdout
+
+
+def test_the_old_pretrain_command_path_warns_and_is_the_new_module():
+    code = (
+        "import importlib, warnings\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    old = importlib.import_module('pretrain.command')\n"
+        "import sequence_tutor.cli.pretrain as new\n"
+        "assert old is new and old.hidden_for_parameters is not None\n"
+        "assert any('sequence_tutor.cli.pretrain' in str(w.message) for w in caught)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

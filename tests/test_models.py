@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from pretrain.checkpoint import load_note_rnn, save_note_rnn
-from pretrain.command import hidden_for_parameters, lstm_parameters, transition_parameters
 from pretrain.dtrnn import DTRNNNoteRNN
 from pretrain.models import LSTMNoteRNN, NoteRNNConfig, build_note_rnn
 from pretrain.rhn import RHNNoteRNN
+from pretrain.sizing import hidden_for_parameters, lstm_parameters, transition_parameters
 
 CONFIGS = {
     "lstm": NoteRNNConfig(kind="lstm", hidden_size=12, num_layers=2),

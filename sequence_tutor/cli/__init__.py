@@ -17,7 +17,7 @@ from pretrain.errors import SequenceTutorError
 
 # name -> module implementing it, in the order a user meets them.
 COMMANDS = {
-    "pretrain": "pretrain.command",
+    "pretrain": "sequence_tutor.cli.pretrain",
     "train": "sequence_tutor.cli.train",
     "sample": "sequence_tutor.cli.sample",
     "evaluate": "sequence_tutor.cli.evaluate",
