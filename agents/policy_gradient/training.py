@@ -100,6 +100,8 @@ class PolicyGradientCheckpointCallback(BaseCallback):
 def is_pg_agent_file(path: str | os.PathLike) -> bool:
     """Whether ``path`` (a run folder, ``NAME`` or ``NAME.json``) is a policy-gradient agent."""
     _, config_path = agent_paths(path)
+    if not config_path.is_file():  # a FIFO or a device would block the read or never end
+        return False
     try:
         with open(config_path, encoding="utf-8") as handle:
             head = handle.read(4096)

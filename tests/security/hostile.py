@@ -936,7 +936,7 @@ def resume_cases(original: Path) -> dict[str, Callable[[Path, Path], None]]:
     return {
         "resume:torch-pickle": _resume_pickle_torch,
         "resume:plain-pickle": _resume_pickle_plain,
-        "resume:_resume_truncated": _resume_truncated,
+        "resume:truncated": _resume_truncated,
         "resume:header-2^62": _resume_huge_header,
         "resume:state-nested-100k": _resume_deep_state,
         "resume:state-not-json": _resume_not_json,
@@ -948,7 +948,7 @@ def resume_cases(original: Path) -> dict[str, Callable[[Path, Path], None]]:
         "resume:float64": _resume_float64_tensors,
         "resume:../-in-strings": _resume_traversal,
         "resume:->/dev/zero": _resume_dev_zero,
-        "resume:_resume_fifo": _resume_fifo,
+        "resume:fifo": _resume_fifo,
     }
 
 
@@ -1089,7 +1089,7 @@ def agent_cases() -> dict[str, Callable[[Path, Path], Path]]:
         "agent:sb3-.zip": _agent_file_instead(lambda run, marker: sb3_zip(run, marker)),
         "agent:wrong-shapes": _agent_tensors("shrink"),
         "agent:float64": _agent_tensors("float64"),
-        "agent:nan-_agent_weights": _agent_tensors("nan"),
+        "agent:nan-weights": _agent_tensors("nan"),
         "agent:truncated": _agent_truncate,
         "agent:header-2^62": _agent_raw(lambda: raw_safetensors({}, declared_len=2**62)),
         "agent:hidden-1e6": _agent_meta("note_rnn_config", "hidden_size", 10**6),
@@ -1103,8 +1103,8 @@ def agent_cases() -> dict[str, Callable[[Path, Path], Path]]:
         "agent:json-nested-100k": _agent_json_text("[" * 100_000 + "]" * 100_000),
         "agent:json-sparse-4GiB": _agent_sparse_json,
         "agent:../-in-names": _agent_traversal,
-        "agent:_agent_weights->/dev/zero": _agent_dev_zero,
-        "agent:_agent_config-_agent_fifo": _agent_fifo,
+        "agent:weights->/dev/zero": _agent_dev_zero,
+        "agent:config-fifo": _agent_fifo,
     }
 
 
