@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,13 +98,26 @@ def write_checkpoint(
 
     :param exact_resume: see :func:`save_training_state` (False when interrupted mid-rollout).
     """
+
+    def write(target: Path) -> None:
+        save_training_state(model, target / "training", exact_resume=exact_resume)
+        save_agent(model, target / "agent", **agent_kwargs)
+
+    return checkpoint_folder(folder, int(model.num_timesteps), write, keep=keep)
+
+
+def checkpoint_folder(
+    folder: str | os.PathLike, num_timesteps: int, write: Callable[[Path], None], *, keep: int = 2
+) -> Path:
+    """The checkpoint-folder protocol of every agent: ``write(folder/step_N)`` fills the new
+    folder, then ``latest.json`` points at it (written last, so a kill mid-write leaves the
+    previous checkpoint named), then all but the ``keep`` newest folders go."""
     folder = Path(folder)
-    name = f"step_{int(model.num_timesteps):09d}"
+    name = f"step_{num_timesteps:09d}"
     target = folder / name
     target.mkdir(parents=True, exist_ok=True)
-    save_training_state(model, target / "training", exact_resume=exact_resume)
-    save_agent(model, target / "agent", **agent_kwargs)
-    pointer = {"checkpoint": name, "num_timesteps": int(model.num_timesteps)}
+    write(target)
+    pointer = {"checkpoint": name, "num_timesteps": num_timesteps}
     atomic_write_text(folder / "latest.json", json.dumps(pointer) + "\n")
     old = sorted(p for p in folder.glob("step_*") if p.is_dir() and p.name != name)
     for stale in old[: max(0, len(old) - (keep - 1))]:
@@ -113,6 +127,7 @@ def write_checkpoint(
 
 __all__ = [
     "TRAINING_FORMAT",
+    "checkpoint_folder",
     "latest_checkpoint",
     "load_training_state",
     "save_training_state",

@@ -9,9 +9,7 @@ family (:func:`agents.training_state.latest_checkpoint` reads both).
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.agent_file import agent_paths, read_json
 from agents.policy_gradient import checkpoint as ckpt
-from pretrain.atomic_write import atomic_write_text
+from agents.training_state import checkpoint_folder
 from pretrain.errors import SequenceTutorError
 
 PG_ALGORITHMS = ("rloo", "grpo", "ppo-kl")
@@ -54,19 +52,14 @@ def config_class(algo: str) -> type:
 def write_pg_checkpoint(
     model: Any, folder: str | os.PathLike, *, metadata: dict | None = None, keep: int = 2
 ) -> Path:
-    """Write ``folder/step_N/{agent,training}``, point ``latest.json`` at it, keep ``keep``."""
-    folder = Path(folder)
-    name = f"step_{int(model.num_timesteps):09d}"
-    target = folder / name
-    target.mkdir(parents=True, exist_ok=True)
-    model.save_training_state(target / "training")
-    model.save(target / "agent", metadata=metadata)
-    pointer = {"checkpoint": name, "num_timesteps": int(model.num_timesteps)}
-    atomic_write_text(folder / "latest.json", json.dumps(pointer) + "\n")
-    old = sorted(p for p in folder.glob("step_*") if p.is_dir() and p.name != name)
-    for stale in old[: max(0, len(old) - (keep - 1))]:
-        shutil.rmtree(stale, ignore_errors=True)
-    return target
+    """Write ``folder/step_N/{agent,training}``, point ``latest.json`` at it, keep ``keep``
+    (:func:`agents.training_state.checkpoint_folder`, the DQN family's protocol)."""
+
+    def write(target: Path) -> None:
+        model.save_training_state(target / "training")
+        model.save(target / "agent", metadata=metadata)
+
+    return checkpoint_folder(folder, int(model.num_timesteps), write, keep=keep)
 
 
 class PolicyGradientCheckpointCallback(BaseCallback):
