@@ -202,11 +202,11 @@ def check_note_rnn_tensors(meta: dict, tensors: dict[str, torch.Tensor], where: 
         raise SequenceTutorError(f"{where}: weights hold NaN or infinity ({', '.join(bad[:3])})")
 
 
-def load_policy_tensors(
-    policy: NoteRNNPolicy, tensors: dict[str, torch.Tensor], where: Path
-) -> None:
-    """Copy ``tensors`` into ``policy`` after checking names, shapes and dtypes."""
-    expected = policy.state_dict()
+def state_dict_problems(
+    expected: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor]
+) -> list[str]:
+    """What keeps ``tensors`` from loading into a module with state ``expected``: missing or
+    extra names, else shape or dtype mismatches (empty when they fit)."""
     problems = sorted(set(expected) ^ set(tensors))
     if not problems:
         problems = [
@@ -214,6 +214,14 @@ def load_policy_tensors(
             for k, v in expected.items()
             if tensors[k].shape != v.shape or tensors[k].dtype != v.dtype
         ]
+    return problems
+
+
+def load_policy_tensors(
+    policy: NoteRNNPolicy, tensors: dict[str, torch.Tensor], where: Path
+) -> None:
+    """Copy ``tensors`` into ``policy`` after checking names, shapes and dtypes."""
+    problems = state_dict_problems(policy.state_dict(), tensors)
     if problems:
         raise SequenceTutorError(
             f"{where}: weights do not match the agent config ({', '.join(problems[:3])})"
@@ -265,4 +273,5 @@ __all__ = [
     "read_tensors",
     "save_agent",
     "shipped_agent",
+    "state_dict_problems",
 ]

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from agents.agent_file import agent_paths, read_json, read_tensors
+from agents.agent_file import agent_paths, read_json, read_tensors, state_dict_problems
 from pretrain.atomic_write import atomic_path, atomic_write_text
 from pretrain.errors import SequenceTutorError
 from pretrain.models import NoteRNNConfig
@@ -94,14 +94,7 @@ def read_pg_agent(path: str | os.PathLike, algo: str) -> tuple[dict, dict[str, t
 
 def load_network(network: torch.nn.Module, tensors: dict[str, torch.Tensor], where: Any) -> None:
     """Copy ``tensors`` into ``network``; one-line error if names, shapes or values do not fit."""
-    expected = network.state_dict()
-    problems = sorted(set(expected) ^ set(tensors))
-    if not problems:
-        problems = [
-            f"{k}: {tuple(tensors[k].shape)} != {tuple(v.shape)}"
-            for k, v in expected.items()
-            if tensors[k].shape != v.shape or tensors[k].dtype != v.dtype
-        ]
+    problems = state_dict_problems(network.state_dict(), tensors)
     if not problems:
         problems = [
             k for k, v in tensors.items() if v.is_floating_point() and not v.isfinite().all()
