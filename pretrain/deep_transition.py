@@ -40,6 +40,7 @@ class DeepTransitionNoteRNN(NoteRNN):
 
     kind: ClassVar[str]
     blocks: ClassVar[int]  #: pre-activation blocks of H per micro-layer
+    state_batch_dims = (0,)  # the state is ``(s,)``, ``[B, H]``
 
     def __init__(self, config: NoteRNNConfig) -> None:
         super().__init__()

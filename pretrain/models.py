@@ -36,7 +36,11 @@ __all__ = [
 
 
 class LSTMNoteRNN(NoteRNN):
-    """The paper's Note RNN: one-hot tokens -> LSTM (1 x 100 by default) -> linear logits."""
+    """The paper's Note RNN: one-hot tokens -> LSTM (1 x 100 by default) -> linear logits.
+
+    Its state is ``(h, c)``, each ``[num_layers, B, H]``."""
+
+    state_batch_dims = (1, 1)
 
     def __init__(self, config: NoteRNNConfig) -> None:
         super().__init__()

@@ -66,6 +66,8 @@ class NoteRNN(nn.Module):
     """Base class of the Note RNNs: see the module docstring for the interface."""
 
     config: NoteRNNConfig
+    #: the dimension of each state tensor that holds the batch (the layout of ``initial_state``)
+    state_batch_dims: tuple[int, ...] = ()
 
     @property
     def vocab_size(self) -> int:

@@ -7,12 +7,10 @@ step to step instead of re-reading the prefix.
 
 Two paths give the same log-probabilities (tested to 1e-5):
 
-* ``"numpy"`` (LSTMs, the default for them): the weights are re-laid out once so one step is a
-  single fused float32 product over ``[h, one-hot(x), 1]``: ``z = h @ W_hh' + W_x'[x]``, where
-  ``W_x'`` holds the input weights' columns plus both biases, gathered by token instead of
-  multiplied by a one-hot vector, and the gates are reordered to ``[i, f, o | g]`` so one
-  ``tanh`` gives all three sigmoids (``sigmoid(x) = (1 + tanh(x / 2)) / 2``). For N compositions
-  this is one gathered-input GEMM per step and layer.
+* ``"numpy"`` (LSTMs, the default for them): the shared float32 NumPy LSTM of
+  :mod:`pretrain.numpy_lstm` (the acting policies step the same one): the weights re-laid out
+  once, one product per step for the logits and the recurrent gates, the one-hot input a
+  gathered row, one ``tanh`` for every gate. For N compositions that is one GEMM per step.
 * ``"torch"``: the model's own ``step`` (any Note RNN, e.g. the RHN), one thread, no autograd.
 """
 
@@ -30,6 +28,7 @@ import torch
 from pretrain.checkpoint import default_checkpoint, load_note_rnn
 from pretrain.errors import SequenceTutorError
 from pretrain.models import LSTMNoteRNN, NoteRNN
+from pretrain.numpy_lstm import NumpyLSTM, cell_views
 from pretrain.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 
 __all__ = [
@@ -151,59 +150,11 @@ class RewardRNN:
         return self.vocabulary.size
 
     def _load_numpy_weights(self) -> None:
-        lstm = self.model.lstm
-        hidden = lstm.hidden_size
-        # torch orders the gates i, f, g, o; [i, f, o | g] with the sigmoid columns pre-scaled by
-        # 1/2 lets one tanh give every gate: sigmoid(x) = (1 + tanh(x / 2)) / 2. The state keeps
-        # h' = 2h = (1 + tanh(z_o / 2)) tanh(c), so every matrix that reads h is halved.
-        order = np.concatenate(
-            [
-                np.arange(0, 2 * hidden),
-                np.arange(3 * hidden, 4 * hidden),
-                np.arange(2 * hidden, 3 * hidden),
-            ]
-        )
-        scale = np.concatenate([np.full(3 * hidden, 0.5), np.ones(hidden)])
-        self.hidden_size = hidden
-        self.num_layers = lstm.num_layers
-        self._input_table = np.zeros(0, np.float32)  # [V, 4H]: layer 0 input columns + biases
-        self._recurrent: list[np.ndarray] = []  # layer l: [H, 4H] (l = 0) or [2H, 4H] (l > 0)
-        self._bias: list[np.ndarray | None] = []
-        for layer in range(lstm.num_layers):
-            w_ih = getattr(lstm, f"weight_ih_l{layer}").detach().double().numpy()[order].T
-            w_hh = getattr(lstm, f"weight_hh_l{layer}").detach().double().numpy()[order].T
-            bias = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
-            bias = bias.detach().double().numpy()[order]
-            if layer == 0:
-                self._input_table = _f32((w_ih + bias) * scale)
-                self._recurrent.append(_f32(0.5 * w_hh * scale))
-                self._bias.append(None)
-            else:
-                self._recurrent.append(_f32(0.5 * np.concatenate([w_ih, w_hh]) * scale))
-                self._bias.append(_f32(bias * scale))
-        output = self.model.output
-        weight = output.weight.detach().double().numpy().T
-        self._output = _f32(0.5 * weight)
-        self._output_bias = _f32(output.bias.detach().double().numpy())
-        self._bind_views()
-        # |logit| <= sum |W| + |b| since |h| <= 1: decides whether exp() can overflow
-        self._max_logit = float(np.abs(weight).sum(axis=0).max() + np.abs(self._output_bias).max())
-
-    def _bind_views(self) -> None:
-        # torch views of the numpy weights (for torch.mm); rebuilt after copy and pickle
-        self._recurrent_torch = [torch.from_numpy(w) for w in self._recurrent]
-        self._output_torch = torch.from_numpy(self._output)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("_recurrent_torch", None)
-        state.pop("_output_torch", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        if self.backend == "numpy":
-            self._bind_views()
+        # the shared NumPy LSTM (pretrain.numpy_lstm): one re-layout, one cell step
+        self.kernel = NumpyLSTM(self.model)
+        self.hidden_size = self.kernel.hidden
+        self.num_layers = self.kernel.num_layers
+        self._max_logit = self.kernel.max_logit
 
     # ---------------------------------------------------------------------------------------
     # state and steps
@@ -212,8 +163,7 @@ class RewardRNN:
     def initial_state(self, batch_size: int = 1) -> Any:
         """The zero state of ``batch_size`` compositions."""
         if self.backend == "numpy":
-            shape = (self.num_layers, batch_size, self.hidden_size)
-            return (np.zeros(shape, np.float32), np.zeros(shape, np.float32))
+            return self.kernel.initial_state(batch_size)
         with torch.inference_mode():
             return self.model.initial_state(batch_size)
 
@@ -288,37 +238,10 @@ class RewardRNN:
         return np.stack(scores, axis=1) if scores else np.zeros((len(sequences), 0), np.float32)
 
     def _numpy_step(self, tokens: np.ndarray, state: tuple[np.ndarray, np.ndarray]):
-        h_all, c_all = state
-        hidden = self.hidden_size
-        new_h = np.empty_like(h_all)
-        new_c = np.empty_like(c_all)
-        x = None
-        for layer in range(self.num_layers):
-            if layer == 0:
-                z = _matmul(h_all[0], self._recurrent[0], self._recurrent_torch[0])
-                z += self._input_table[tokens]  # the one-hot input: a gathered row
-            else:
-                inputs = np.concatenate([x, h_all[layer]], axis=1)
-                z = _matmul(inputs, self._recurrent[layer], self._recurrent_torch[layer])
-                z += self._bias[layer]
-            np.tanh(z, out=z)
-            gates = z[:, : 3 * hidden]
-            gates += 1.0  # 2 * (input, forget, output) gates
-            cell = new_c[layer]
-            np.multiply(gates[:, hidden : 2 * hidden], c_all[layer], out=cell)
-            candidate = z[:, 3 * hidden :]
-            candidate *= gates[:, :hidden]
-            cell += candidate
-            cell *= 0.5
-            out = new_h[layer]
-            np.tanh(cell, out=out)
-            out *= gates[:, 2 * hidden :]
-            x = out
-        logits = _matmul(x, self._output, self._output_torch)
-        logits += self._output_bias
+        logits, state = self.kernel.step(tokens, state)
         logits -= logits.max(axis=1, keepdims=True)
         logits -= np.log(np.exp(logits).sum(axis=1, keepdims=True))
-        return logits, (new_h, new_c)
+        return logits, state
 
     def stream(self) -> RewardRNNStream:
         """A stateful scorer of one composition (what the single environment uses)."""
@@ -371,76 +294,38 @@ class RewardRNNStream:
 
 
 class _FusedStream(RewardRNNStream):
-    """A one-layer LSTM scored and stepped in about ten numpy calls per token, no allocation.
+    """A one-layer LSTM scored and stepped in about ten numpy calls per token, no allocation,
+    through the shared NumPy LSTM (:mod:`pretrain.numpy_lstm`).
 
-    ``x = [h', one-hot(token), 1]`` (with ``h' = 2h``) lives in one buffer and a single
-    mat-vec ``y = x @ W`` gives both the logits of the *previous* state (``log p(token)``) and
-    the gate pre-activations of this token: ``W`` stacks ``[W_out / 2 | W_hh' / 2]`` over
-    ``[0 | W_ih']`` over ``[b_out | b']``. The gates are laid out ``[o, i, f, g]`` and the cell
-    state sits right after them, so ``[i, f] * [g, c]`` is one multiply. After the last action of
-    an episode only ``log_prob`` is needed, which costs the mat-vec and a softmax sum.
+    ``x = [h', 1]`` lives in one buffer and one mat-vec ``y = x @ head`` gives both the logits of
+    the current state (``log p(token)``) and the recurrent part of the next gates; ``feed`` adds
+    the token's input row and runs the cell step, which writes the new ``h'`` into ``x``. After
+    the last action of an episode only ``log_prob`` is needed: the mat-vec and a softmax sum.
     """
 
     def __init__(self, rnn: RewardRNN) -> None:
         super().__init__(rnn)
-        lstm, output = rnn.model.lstm, rnn.model.output
+        self.kernel = rnn.kernel
         hidden, size = rnn.hidden_size, rnn.vocab_size
-        blocks = [3, 0, 1, 2]  # torch's i, f, g, o -> o, i, f, g
-        order = np.concatenate([np.arange(b * hidden, (b + 1) * hidden) for b in blocks])
-        scale = np.concatenate([np.full(3 * hidden, 0.5), np.ones(hidden)])
-        w_ih = lstm.weight_ih_l0.detach().double().numpy()[order].T * scale
-        w_hh = lstm.weight_hh_l0.detach().double().numpy()[order].T * scale
-        bias = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().double().numpy()[order] * scale
-        w_out = output.weight.detach().double().numpy().T
-        weights = np.zeros((hidden + size + 1, size + 4 * hidden))
-        weights[:hidden, :size] = 0.5 * w_out
-        weights[:hidden, size:] = 0.5 * w_hh
-        weights[hidden : hidden + size, size:] = w_ih
-        weights[-1, :size] = output.bias.detach().double().numpy()
-        weights[-1, size:] = bias
-        self.weights = _f32(weights)
         self.hidden, self.size = hidden, size
-        # exp() of float32 logits overflows past 88; |logits| <= rnn._max_logit
-        self.exp_dtype = np.float32 if rnn._max_logit < 80 else np.float64
-        self.x = np.zeros(hidden + size + 1, np.float32)
+        # exp() of float32 logits overflows past 88; |logits| <= the kernel's max_logit
+        self.exp_dtype = np.float32 if self.kernel.max_logit < 80 else np.float64
+        self.x = np.zeros(hidden + 1, np.float32)  # [h', 1]
         self.x[-1] = 1.0
-        self.y = np.zeros(size + 5 * hidden, np.float32)  # [logits | o, i, f, g | c]
+        self.y = np.zeros(size + 4 * hidden, np.float32)  # [logits | recurrent gates]
+        self.z = np.zeros(5 * hidden, np.float32)  # [gates | c]
         self.product = np.zeros(2 * hidden, np.float32)
-        self.tanh_cell = np.zeros(hidden, np.float32)
         self._bind_views()
-        self.token = -1  # one-hot index set in x (-1: none)
-        self.projected = False  # y holds x @ W for the current x
+        self.projected = False  # y holds x @ head for the current x
 
-    # the views below alias x, y and product; copy and pickle keep only the buffers and rebind
+    # the views alias x, y, z and product; copy and pickle keep only the buffers and rebind
     # the views (a deep copy would otherwise turn every view into a separate array)
-    _VIEWS = (
-        "_projection",
-        "_logits",
-        "_gates",
-        "_sigmoid_gates",
-        "_output_gate",
-        "_input_forget",
-        "_candidate_cell",
-        "_cell",
-        "_h",
-        "_product_a",
-        "_product_b",
-    )
+    _VIEWS = ("_views", "_h", "_logits")
 
     def _bind_views(self) -> None:
-        hidden, size = self.hidden, self.size
-        y, h4 = self.y, size + 4 * hidden
-        self._projection = y[:h4]
-        self._logits = y[:size]
-        self._gates = y[size:h4]
-        self._sigmoid_gates = y[size : size + 3 * hidden]
-        self._output_gate = y[size : size + hidden]
-        self._input_forget = y[size + hidden : size + 3 * hidden]
-        self._candidate_cell = y[size + 3 * hidden :]
-        self._cell = y[h4:]
-        self._h = self.x[:hidden]
-        self._product_a = self.product[:hidden]
-        self._product_b = self.product[hidden:]
+        self._views = cell_views(self.z, self.product, self.hidden)
+        self._h = self.x[: self.hidden]
+        self._logits = self.y[: self.size]
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k not in self._VIEWS}
@@ -449,50 +334,35 @@ class _FusedStream(RewardRNNStream):
         self.__dict__.update(state)
         self._bind_views()
 
-    def _project(self, token: int) -> None:
-        x = self.x
-        if self.token >= 0:
-            x[self.hidden + self.token] = 0.0
-        if token >= 0:
-            x[self.hidden + token] = 1.0
-        self.token = token
-        np.matmul(x, self.weights, out=self._projection)
+    def _project(self) -> None:
+        self.kernel.project(self.x, self.y)
         self.projected = True
 
     def prime(self, primer: Sequence[int] | np.ndarray) -> None:
         self.x[:-1] = 0.0
-        self.y.fill(0.0)
-        self.token = -1
+        self.z.fill(0.0)
         self.projected = False
         for token in np.asarray(primer, dtype=np.int64).reshape(-1).tolist():
             self.feed(token)
 
     def log_prob(self, token: int) -> float:
-        if not self.projected or self.token != token:
-            self._project(token)
+        if not self.projected:
+            self._project()
         exp_logits = np.exp(self._logits, dtype=self.exp_dtype)
         return math.log(float(exp_logits[token]) / float(exp_logits.sum()))
 
     def feed(self, token: int) -> None:
-        if not self.projected or self.token != token:
-            self._project(token)
-        np.tanh(self._gates, out=self._gates)
-        self._sigmoid_gates += 1.0  # 2 sigmoid(.) of the output, input, forget gates
-        np.multiply(self._input_forget, self._candidate_cell, out=self.product)  # [2i g, 2f c]
-        cell = self._cell
-        np.add(self._product_a, self._product_b, out=cell)
-        cell *= 0.5
-        np.tanh(cell, out=self.tanh_cell)
-        np.multiply(self.tanh_cell, self._output_gate, out=self._h)  # h' = 2 o tanh(c)
+        if not self.projected:
+            self._project()
+        self.kernel.feed(self.y, token, self._views, self._h)
         self.projected = False
 
     def log_probs(self) -> np.ndarray:
-        token = self.token
-        self._project(-1)  # the one-hot only feeds the gates: logits need none
+        if not self.projected:
+            self._project()
         logits = self._logits.astype(np.float64)
         result = logits - logits.max()
         result -= math.log(np.exp(result).sum())
-        self._project(token)
         return result.astype(np.float32)
 
 
@@ -546,55 +416,44 @@ def _check_rows(rows: Any, count: int, num_envs: int) -> np.ndarray:
 
 
 class _FusedBatchStream(BatchRewardRNNStream):
-    """:class:`_FusedStream` for N compositions: one GEMM ``[h, 1] @ [W_out | W_hh]`` gives
-    the logits of the previous state and the recurrent part of the gates; the input part is a
-    gathered row of ``W_ih`` per composition. Only ``log p`` of the chosen tokens is formed.
-
-    The elementwise part is bound by transcendental functions on ``[N, 4H]``, so every gate is
-    one in-place ``torch.sigmoid`` (the fastest of them here): the candidate's columns are
-    doubled so that ``tanh(x) = 2 sigmoid(2x) - 1``, and ``i g = 2 i s_g - i``."""
+    """:class:`_FusedStream` for N compositions: one GEMM ``[h', 1] @ head`` gives the logits
+    of the current states and the recurrent part of the gates; the input part is a gathered row
+    per composition; the cell step runs on ``[N, 5H]`` (:mod:`pretrain.numpy_lstm`). Only
+    ``log p`` of the chosen tokens is formed."""
 
     def __init__(self, rnn: RewardRNN, num_envs: int) -> None:
         super().__init__(rnn, num_envs)
-        lstm, output = rnn.model.lstm, rnn.model.output
-        hidden, size = rnn.hidden_size, rnn.vocab_size
-        blocks = [3, 0, 1, 2]  # torch's i, f, g, o -> o, i, f, g
-        order = np.concatenate([np.arange(b * hidden, (b + 1) * hidden) for b in blocks])
-        scale = np.concatenate([np.ones(3 * hidden), np.full(hidden, 2.0)])
-        weights = np.zeros((hidden + 1, size + 4 * hidden))
-        weights[:hidden, :size] = output.weight.detach().double().numpy().T
-        weights[:hidden, size:] = lstm.weight_hh_l0.detach().double().numpy()[order].T * scale
-        weights[hidden, :size] = output.bias.detach().double().numpy()
-        bias = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().double().numpy()[order] * scale
-        weights[hidden, size:] = bias
-        self.weights = torch.from_numpy(_f32(weights))
-        self.inputs = _f32(lstm.weight_ih_l0.detach().double().numpy()[order].T * scale)
-        self.hidden, self.size = hidden, size
-        self.small_logits = rnn._max_logit < 80
-        self.x = np.zeros((num_envs, hidden + 1), np.float32)  # [h, 1]
-        self.y = np.zeros((num_envs, size + 4 * hidden), np.float32)  # [logits | o, i, f, g]
-        self.cell = np.zeros((num_envs, hidden), np.float32)
-        self.scratch = np.zeros((num_envs, hidden), np.float32)
+        self.kernel = rnn.kernel
+        self.hidden, self.size = rnn.hidden_size, rnn.vocab_size
+        self.small_logits = self.kernel.max_logit < 80
+        self._allocate(num_envs)
+
+    def _allocate(self, num_envs: int) -> None:
+        hidden, size = self.hidden, self.size
+        self.x = np.zeros((num_envs, hidden + 1), np.float32)  # [h', 1]
+        self.x[:, hidden] = 1.0
+        self.y = np.zeros((num_envs, size + 4 * hidden), np.float32)  # [logits | gates]
+        self.z = np.zeros((num_envs, 5 * hidden), np.float32)  # [gates | c]
+        self.product = np.zeros((num_envs, 2 * hidden), np.float32)
         self.gathered = np.zeros((num_envs, 4 * hidden), np.float32)
         self._bind_views()
         self.projected = False
 
     def _bind_views(self) -> None:
-        # torch views of x and y (torch.mm writes into y); copy and pickle rebind them to the
-        # copy's own buffers instead of giving it separate tensors
-        self._x_torch, self._y_torch = torch.from_numpy(self.x), torch.from_numpy(self.y)
-        self._gates_torch = self._y_torch[:, self.size :]
+        # views of the buffers; copy and pickle rebind them to the copy's own buffers instead
+        # of giving it separate arrays
+        self._views = cell_views(self.z, self.product, self.hidden)
+        self._h = self.x[:, : self.hidden]
 
     def __getstate__(self) -> dict[str, Any]:
-        views = ("_x_torch", "_y_torch", "_gates_torch")
-        return {k: v for k, v in self.__dict__.items() if k not in views}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_views", "_h")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._bind_views()
 
     def _project(self) -> None:
-        torch.mm(self._x_torch, self.weights, out=self._y_torch)
+        self.kernel.project(self.x, self.y)
         self.projected = True
 
     def prime(
@@ -603,15 +462,14 @@ class _FusedBatchStream(BatchRewardRNNStream):
         if rows is not None:  # restart some rows: prime them apart, then copy their state in
             rows = _check_rows(rows, len(primers), self.num_envs)
             h, c = self._primed(primers)
-            self.x[rows, : self.hidden] = h
-            self.cell[rows] = c
+            self._h[rows] = h
+            self._views.cell[rows] = c
             self.projected = False
             return
         if len(primers) != self.num_envs:
             raise ValueError(f"got {len(primers)} primers for {self.num_envs} compositions")
-        self.x[:, : self.hidden] = 0.0
-        self.x[:, self.hidden] = 1.0
-        self.cell.fill(0.0)
+        self._h.fill(0.0)
+        self.z.fill(0.0)
         self.projected = False
         if isinstance(primers, np.ndarray) and primers.ndim == 2:  # equal lengths, as an array
             for column in primers.T:
@@ -624,11 +482,11 @@ class _FusedBatchStream(BatchRewardRNNStream):
                 self.feed(column)
             return
         # unequal primers: feed each composition alone (rows are independent)
-        self.x[:, : self.hidden], self.cell[:] = self._primed(primers)
+        self._h[:], self._views.cell[:] = self._primed(primers)
         self.projected = False
 
     def _primed(self, primers: Sequence[Sequence[int] | np.ndarray]) -> tuple[np.ndarray, ...]:
-        """``(h, c)`` of ``len(primers)`` compositions after their primers (scratch buffers)."""
+        """``(h', c)`` of ``len(primers)`` compositions after their primers (scratch buffers)."""
         primers = [np.asarray(p, dtype=np.int64).reshape(-1) for p in primers]
         if len({p.size for p in primers}) > 1:
             parts = [self._primed([p]) for p in primers]
@@ -636,7 +494,7 @@ class _FusedBatchStream(BatchRewardRNNStream):
         scratch = self._scratch(len(primers))
         for column in np.stack(primers).T:
             scratch.feed(np.ascontiguousarray(column))
-        return scratch.x[:, : self.hidden].copy(), scratch.cell.copy()
+        return scratch._h.copy(), scratch._views.cell.copy()
 
     def _scratch(self, num_envs: int) -> _FusedBatchStream:
         """A stream of ``num_envs`` fresh compositions sharing this one's weights."""
@@ -644,14 +502,7 @@ class _FusedBatchStream(BatchRewardRNNStream):
         scratch.__dict__.update(self.__dict__)
         scratch.num_envs = num_envs
         scratch._index = np.arange(num_envs)
-        scratch.x = np.zeros((num_envs, self.hidden + 1), np.float32)
-        scratch.x[:, self.hidden] = 1.0
-        scratch.y = np.zeros((num_envs, self.y.shape[1]), np.float32)
-        scratch.cell = np.zeros((num_envs, self.hidden), np.float32)
-        scratch.scratch = np.zeros((num_envs, self.hidden), np.float32)
-        scratch.gathered = np.zeros((num_envs, 4 * self.hidden), np.float32)
-        scratch._bind_views()
-        scratch.projected = False
+        scratch._allocate(num_envs)
         return scratch
 
     def log_prob(self, tokens: np.ndarray) -> np.ndarray:
@@ -670,66 +521,31 @@ class _FusedBatchStream(BatchRewardRNNStream):
     def feed(self, tokens: np.ndarray) -> None:
         if not self.projected:
             self._project()
-        hidden, size = self.hidden, self.size
-        y = self.y
-        # the one-hot input: a gathered row per composition (into a kept buffer: a fresh
-        # [N, 4H] array each step costs page faults)
+        # the gathered input rows go into a kept buffer: a fresh [N, 4H] array each step
+        # costs page faults
         gathered = self.gathered if len(tokens) == self.num_envs else None
-        y[:, size:] += np.take(self.inputs, tokens, axis=0, out=gathered)
-        self._gates_torch.sigmoid_()
-        output_gate = y[:, size : size + hidden]
-        input_gate = y[:, size + hidden : size + 2 * hidden]
-        forget_gate = y[:, size + 2 * hidden : size + 3 * hidden]
-        candidate = y[:, size + 3 * hidden :]  # sigmoid(2 x): tanh(x) = 2 candidate - 1
-        cell, scratch = self.cell, self.scratch
-        np.multiply(input_gate, candidate, out=scratch)
-        scratch *= 2.0
-        scratch -= input_gate  # i tanh(x)
-        cell *= forget_gate
-        cell += scratch
-        h = self.x[:, :hidden]
-        np.tanh(cell, out=h)
-        h *= output_gate
+        self.kernel.feed(self.y, tokens, self._views, self._h, gathered)
         self.projected = False
-
-
-def _matmul(a: np.ndarray, b: np.ndarray, b_torch: torch.Tensor) -> np.ndarray:
-    """``a @ b`` in float32. Batches go through torch, whose threads the user (or the
-    environment's ``torch_threads``) controls: numpy's OpenBLAS starts its own threads for GEMMs,
-    and on a busy two-core machine a [256, 100] x [100, 400] product then took 18 ms instead of
-    0.6 ms."""
-    if a.shape[0] < 8:
-        return a @ b
-    out = np.empty((a.shape[0], b.shape[1]), dtype=np.float32)
-    torch.mm(torch.from_numpy(np.ascontiguousarray(a)), b_torch, out=torch.from_numpy(out))
-    return out
-
-
-def _f32(array: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(array, dtype=np.float32)
-
-
-def _batch_dim(model: NoteRNN, tensor: torch.Tensor) -> int:
-    # LSTM states are [layers, B, H]; the RHN's (and other 2-D states) are [B, H]
-    return 1 if tensor.dim() == 3 else 0
 
 
 def _concat_torch_states(model: NoteRNN, states: Sequence[Any]) -> Any:
     return tuple(
-        torch.cat([s[i] for s in states], dim=_batch_dim(model, states[0][i]))
+        torch.cat([s[i] for s in states], dim=model.state_batch_dims[i])
         for i in range(len(states[0]))
     )
 
 
 def _select_torch_state(model: NoteRNN, state: Any, index: int) -> Any:
-    return tuple(part.narrow(_batch_dim(model, part), index, 1).clone() for part in state)
+    return tuple(
+        part.narrow(dim, index, 1).clone() for part, dim in zip(state, model.state_batch_dims)
+    )
 
 
 def _replace_torch_state(model: NoteRNN, state: Any, index: int, new: Any) -> Any:
     parts = []
-    for part, value in zip(state, new):
+    for part, value, dim in zip(state, new, model.state_batch_dims):
         part = part.clone()
-        part.narrow(_batch_dim(model, part), index, 1).copy_(value)
+        part.narrow(dim, index, 1).copy_(value)
         parts.append(part)
     return tuple(parts)
 
@@ -738,6 +554,6 @@ def _scatter_torch_state(model: NoteRNN, state: Any, rows: np.ndarray, new: Any)
     index = torch.as_tensor(rows)
     with torch.inference_mode():
         return tuple(
-            part.clone().index_copy_(_batch_dim(model, part), index, value)
-            for part, value in zip(state, new)
+            part.clone().index_copy_(dim, index, value)
+            for part, value, dim in zip(state, new, model.state_batch_dims)
         )

@@ -160,10 +160,13 @@ def test_reward_rnn_streams_copy_exactly(copier, backend):
 def test_the_fused_copy_owns_its_buffers():
     """The views are rebound to the copy's own buffers (the cause of the wrong rewards)."""
     stream = copy.deepcopy(RewardRNN(backend="numpy").stream())
-    assert np.shares_memory(stream._h, stream.x) and np.shares_memory(stream._cell, stream.y)
-    batch = pickle.loads(pickle.dumps(RewardRNN(backend="numpy").batch_stream(2)))
-    assert np.shares_memory(batch._x_torch.numpy(), batch.x)
-    assert np.shares_memory(batch._y_torch.numpy(), batch.y)
+    assert np.shares_memory(stream._h, stream.x) and np.shares_memory(stream._logits, stream.y)
+    assert all(np.shares_memory(v, stream.z) for v in stream._views[:6])
+    assert np.shares_memory(stream._views.product, stream.product)
+    batch = pickle.loads(pickle.dumps(RewardRNN(backend="numpy").batch_stream(8)))
+    assert np.shares_memory(batch._h, batch.x)
+    assert all(np.shares_memory(v, batch.z) for v in batch._views[:6])
+    assert np.shares_memory(batch._views.gates_torch.numpy(), batch.z)
 
 
 class TonicCounter:
