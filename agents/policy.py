@@ -324,7 +324,7 @@ class _NumpyLSTMStepper:
     def __init__(self, net: LSTMNoteRNN) -> None:
         self.net = net
         self.kernel = NumpyLSTM(net)
-        self.batch_dims = net.state_batch_dims
+        self.batch_dims = self.kernel.state_batch_dims
         self._seen = self._fingerprint()
 
     def _fingerprint(self) -> tuple:

@@ -15,7 +15,7 @@ rounds with CartPole-v1's step (through ``gym.make``), and reported in µs per c
 * ``rules``: the nine batched rules (``BatchTheoryReward``), reset every composition;
 * ``Reward RNN``: the env's batched Reward RNN stream, primed every composition, ``log_prob``
   then ``feed`` at each step (the env's own calls);
-* ``GEMM alone``: the one product of that stream, ``[N, H + 1] x [H + 1, V + 4H]``
+* ``GEMM alone``: the one product of that stream, ``[V + 4H, H + 1] x [H + 1, N]``
   (``NumpyLSTM.project``, a ``torch.mm`` on one thread);
 * ``gates and log p``: Reward RNN minus GEMM; ``bookkeeping``: whole step minus rules and
   Reward RNN.
@@ -104,7 +104,7 @@ def vector_parts(num_envs: int, calls: int, seed: int) -> dict[str, Callable[[],
                 stream.feed(row)
 
     def gemm() -> None:
-        project, x, y = stream.kernel.project, stream.x, stream.y
+        project, x, y = stream.kernel.project, stream.x, stream._y
         for _ in range(calls):
             project(x, y)
 

@@ -197,21 +197,21 @@ class RewardRNN:
 
     def concat_states(self, states: Sequence[Any]) -> Any:
         """Join the states of several batches into one batch (in order)."""
-        if self.backend == "numpy":
-            return tuple(np.concatenate([s[i] for s in states], axis=1) for i in range(2))
+        if self.backend == "numpy":  # NumpyLSTM states: features first, the batch in dim 2
+            return tuple(np.concatenate([s[i] for s in states], axis=2) for i in range(2))
         return _concat_torch_states(self.model, states)
 
     def select(self, state: Any, index: int) -> Any:
         """The state of one composition of a batch, as a batch of one."""
         if self.backend == "numpy":
-            return tuple(part[:, index : index + 1].copy() for part in state)
+            return tuple(part[:, :, index : index + 1].copy() for part in state)
         return _select_torch_state(self.model, state, index)
 
     def replace(self, state: Any, index: int, new: Any) -> Any:
         """``state`` with composition ``index`` replaced by the batch-of-one ``new``."""
         if self.backend == "numpy":
             for part, value in zip(state, new):
-                part[:, index] = value[:, 0]
+                part[:, :, index] = value[:, :, 0]
             return state
         return _replace_torch_state(self.model, state, index, new)
 
@@ -222,7 +222,7 @@ class RewardRNN:
         if self.backend == "numpy":
             parts = tuple(part.copy() for part in state)
             for part, value in zip(parts, new):
-                part[:, rows] = value
+                part[:, :, rows] = value
             return parts
         return _scatter_torch_state(self.model, state, rows, new)
 
@@ -297,10 +297,11 @@ class _FusedStream(RewardRNNStream):
     """A one-layer LSTM scored and stepped in about ten numpy calls per token, no allocation,
     through the shared NumPy LSTM (:mod:`pretrain.numpy_lstm`).
 
-    ``x = [h', 1]`` lives in one buffer and one mat-vec ``y = x @ head`` gives both the logits of
-    the current state (``log p(token)``) and the recurrent part of the next gates; ``feed`` adds
-    the token's input row and runs the cell step, which writes the new ``h'`` into ``x``. After
-    the last action of an episode only ``log_prob`` is needed: the mat-vec and a softmax sum.
+    ``x = [h', 1]`` lives in one buffer and one mat-vec ``y = head @ x`` gives both the logits
+    of the current state (``log p(token)``) and the recurrent part of the next gates, written
+    straight into the cell's buffer ``[logits | gates | c]``; ``feed`` adds the token's input
+    row and runs the cell step, which writes the new ``h'`` into ``x``. After the last action of
+    an episode only ``log_prob`` is needed: the mat-vec and a softmax sum.
     """
 
     def __init__(self, rnn: RewardRNN) -> None:
@@ -312,20 +313,21 @@ class _FusedStream(RewardRNNStream):
         self.exp_dtype = np.float32 if self.kernel.max_logit < 80 else np.float64
         self.x = np.zeros(hidden + 1, np.float32)  # [h', 1]
         self.x[-1] = 1.0
-        self.y = np.zeros(size + 4 * hidden, np.float32)  # [logits | recurrent gates]
-        self.z = np.zeros(5 * hidden, np.float32)  # [gates | c]
+        self.buffer = np.zeros(size + 5 * hidden, np.float32)  # [logits | gates | c]
         self.product = np.zeros(2 * hidden, np.float32)
         self._bind_views()
-        self.projected = False  # y holds x @ head for the current x
+        self.projected = False  # the buffer holds head @ x for the current x
 
-    # the views alias x, y, z and product; copy and pickle keep only the buffers and rebind
-    # the views (a deep copy would otherwise turn every view into a separate array)
-    _VIEWS = ("_views", "_h", "_logits")
+    # the views alias x, the buffer and product; copy and pickle keep only the buffers and
+    # rebind the views (a deep copy would otherwise turn every view into a separate array)
+    _VIEWS = ("_views", "_h", "_y", "_logits")
 
     def _bind_views(self) -> None:
-        self._views = cell_views(self.z, self.product, self.hidden)
+        size = self.size
+        self._views = cell_views(self.buffer[size:], self.product, self.hidden)
         self._h = self.x[: self.hidden]
-        self._logits = self.y[: self.size]
+        self._y = self.buffer[: size + 4 * self.hidden]
+        self._logits = self.buffer[:size]
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k not in self._VIEWS}
@@ -335,12 +337,12 @@ class _FusedStream(RewardRNNStream):
         self._bind_views()
 
     def _project(self) -> None:
-        self.kernel.project(self.x, self.y)
+        self.kernel.project(self.x, self._y)
         self.projected = True
 
     def prime(self, primer: Sequence[int] | np.ndarray) -> None:
         self.x[:-1] = 0.0
-        self.z.fill(0.0)
+        self.buffer.fill(0.0)
         self.projected = False
         for token in np.asarray(primer, dtype=np.int64).reshape(-1).tolist():
             self.feed(token)
@@ -354,7 +356,7 @@ class _FusedStream(RewardRNNStream):
     def feed(self, token: int) -> None:
         if not self.projected:
             self._project()
-        self.kernel.feed(self.y, token, self._views, self._h)
+        self.kernel.feed(token, self._views, self._h)
         self.projected = False
 
     def log_probs(self) -> np.ndarray:
@@ -416,10 +418,11 @@ def _check_rows(rows: Any, count: int, num_envs: int) -> np.ndarray:
 
 
 class _FusedBatchStream(BatchRewardRNNStream):
-    """:class:`_FusedStream` for N compositions: one GEMM ``[h', 1] @ head`` gives the logits
-    of the current states and the recurrent part of the gates; the input part is a gathered row
-    per composition; the cell step runs on ``[N, 5H]`` (:mod:`pretrain.numpy_lstm`). Only
-    ``log p`` of the chosen tokens is formed."""
+    """:class:`_FusedStream` for N compositions, features first (:mod:`pretrain.numpy_lstm`):
+    one GEMM ``head @ [h', 1]`` (``[H + 1, N]``) gives the logits of the current states and the
+    recurrent part of the gates, written into ``[logits | gates | c]`` (``[V + 5H, N]``); the
+    input part is a gathered column per composition; every gate is a contiguous ``[H, N]``
+    block. Only ``log p`` of the chosen tokens is formed."""
 
     def __init__(self, rnn: RewardRNN, num_envs: int) -> None:
         super().__init__(rnn, num_envs)
@@ -430,30 +433,34 @@ class _FusedBatchStream(BatchRewardRNNStream):
 
     def _allocate(self, num_envs: int) -> None:
         hidden, size = self.hidden, self.size
-        self.x = np.zeros((num_envs, hidden + 1), np.float32)  # [h', 1]
-        self.x[:, hidden] = 1.0
-        self.y = np.zeros((num_envs, size + 4 * hidden), np.float32)  # [logits | gates]
-        self.z = np.zeros((num_envs, 5 * hidden), np.float32)  # [gates | c]
-        self.product = np.zeros((num_envs, 2 * hidden), np.float32)
-        self.gathered = np.zeros((num_envs, 4 * hidden), np.float32)
+        self.x = np.zeros((hidden + 1, num_envs), np.float32)  # [h', 1]
+        self.x[hidden] = 1.0
+        self.buffer = np.zeros((size + 5 * hidden, num_envs), np.float32)  # [logits | gates | c]
+        self.product = np.zeros((2 * hidden, num_envs), np.float32)
+        self.gathered = np.zeros((4 * hidden, num_envs), np.float32)
         self._bind_views()
         self.projected = False
+
+    _VIEWS = ("_views", "_h", "_y", "_logits")
 
     def _bind_views(self) -> None:
         # views of the buffers; copy and pickle rebind them to the copy's own buffers instead
         # of giving it separate arrays
-        self._views = cell_views(self.z, self.product, self.hidden)
-        self._h = self.x[:, : self.hidden]
+        size = self.size
+        self._views = cell_views(self.buffer[size:], self.product, self.hidden)
+        self._h = self.x[: self.hidden]
+        self._y = self.buffer[: size + 4 * self.hidden]
+        self._logits = self.buffer[:size]
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("_views", "_h")}
+        return {k: v for k, v in self.__dict__.items() if k not in self._VIEWS}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._bind_views()
 
     def _project(self) -> None:
-        self.kernel.project(self.x, self.y)
+        self.kernel.project(self.x, self._y)
         self.projected = True
 
     def prime(
@@ -462,14 +469,14 @@ class _FusedBatchStream(BatchRewardRNNStream):
         if rows is not None:  # restart some rows: prime them apart, then copy their state in
             rows = _check_rows(rows, len(primers), self.num_envs)
             h, c = self._primed(primers)
-            self._h[rows] = h
-            self._views.cell[rows] = c
+            self._h[:, rows] = h
+            self._views.cell[:, rows] = c
             self.projected = False
             return
         if len(primers) != self.num_envs:
             raise ValueError(f"got {len(primers)} primers for {self.num_envs} compositions")
         self._h.fill(0.0)
-        self.z.fill(0.0)
+        self.buffer.fill(0.0)
         self.projected = False
         if isinstance(primers, np.ndarray) and primers.ndim == 2:  # equal lengths, as an array
             for column in primers.T:
@@ -481,16 +488,17 @@ class _FusedBatchStream(BatchRewardRNNStream):
             for column in np.stack(primers).T:
                 self.feed(column)
             return
-        # unequal primers: feed each composition alone (rows are independent)
+        # unequal primers: feed each composition alone (compositions are independent)
         self._h[:], self._views.cell[:] = self._primed(primers)
         self.projected = False
 
     def _primed(self, primers: Sequence[Sequence[int] | np.ndarray]) -> tuple[np.ndarray, ...]:
-        """``(h', c)`` of ``len(primers)`` compositions after their primers (scratch buffers)."""
+        """``(h' [H, n], c [H, n])`` of ``n = len(primers)`` compositions after their primers
+        (scratch buffers)."""
         primers = [np.asarray(p, dtype=np.int64).reshape(-1) for p in primers]
         if len({p.size for p in primers}) > 1:
             parts = [self._primed([p]) for p in primers]
-            return tuple(np.concatenate([part[i] for part in parts]) for i in range(2))
+            return tuple(np.concatenate([part[i] for part in parts], axis=1) for i in range(2))
         scratch = self._scratch(len(primers))
         for column in np.stack(primers).T:
             scratch.feed(np.ascontiguousarray(column))
@@ -508,23 +516,20 @@ class _FusedBatchStream(BatchRewardRNNStream):
     def log_prob(self, tokens: np.ndarray) -> np.ndarray:
         if not self.projected:
             self._project()
-        logits = self.y[:, : self.size]
+        logits = self._logits
         rows = self._index[: len(tokens)]
         if self.small_logits:  # |logits| < 80: exp cannot overflow in float32, no max needed
-            total = np.exp(logits).sum(axis=1, dtype=np.float64)
-            return logits[rows, tokens].astype(np.float64) - np.log(total)
+            total = np.exp(logits).sum(axis=0, dtype=np.float64)
+            return logits[tokens, rows].astype(np.float64) - np.log(total)
         logits = logits.astype(np.float64)
-        top = logits.max(axis=1)
-        total = np.exp(logits - top[:, None]).sum(axis=1)
-        return logits[rows, tokens] - top - np.log(total)
+        top = logits.max(axis=0)
+        total = np.exp(logits - top).sum(axis=0)
+        return logits[tokens, rows] - top - np.log(total)
 
     def feed(self, tokens: np.ndarray) -> None:
         if not self.projected:
             self._project()
-        # the gathered input rows go into a kept buffer: a fresh [N, 4H] array each step
-        # costs page faults
-        gathered = self.gathered if len(tokens) == self.num_envs else None
-        self.kernel.feed(self.y, tokens, self._views, self._h, gathered)
+        self.kernel.feed(tokens, self._views, self._h, self.gathered)
         self.projected = False
 
 

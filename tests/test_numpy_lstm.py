@@ -35,8 +35,9 @@ def test_step_equals_the_torch_model(layers, batch):
     for t in range(tokens.shape[1]):
         logits, state = kernel.step(tokens[:, t], state)
         np.testing.assert_allclose(logits, expected[:, t].numpy(), atol=1e-5)
-    np.testing.assert_allclose(state[0], 2 * h.numpy(), atol=1e-5)  # h' = 2h
-    np.testing.assert_allclose(state[1], c.numpy(), atol=1e-5)
+    # features first: [L, H, N]; h' = 2h
+    np.testing.assert_allclose(state[0], 2 * h.numpy().transpose(0, 2, 1), atol=1e-5)
+    np.testing.assert_allclose(state[1], c.numpy().transpose(0, 2, 1), atol=1e-5)
 
 
 def test_step_by_hand_one_unit():
@@ -66,22 +67,23 @@ def test_project_then_feed_equals_step(batch):
     """The buffered form the Reward RNN streams use is the same step as the functional one."""
     model = _model()
     kernel = NumpyLSTM(model)
-    hidden, size, shape = kernel.hidden, kernel.size, () if batch is None else (batch,)
-    x = np.zeros((*shape, hidden + 1), np.float32)
-    x[..., hidden] = 1.0
-    y = np.zeros((*shape, size + 4 * hidden), np.float32)
-    z = np.zeros((*shape, 5 * hidden), np.float32)
-    views = cell_views(z, np.zeros((*shape, 2 * hidden), np.float32), hidden)
+    hidden, size = kernel.hidden, kernel.size
+    shape = () if batch is None else (batch,)  # features first: [features, N]
+    x = np.zeros((hidden + 1, *shape), np.float32)
+    x[hidden] = 1.0
+    buffer = np.zeros((size + 5 * hidden, *shape), np.float32)  # [logits | gates | c]
+    gathered = None if batch is None else np.zeros((4 * hidden, batch), np.float32)
+    views = cell_views(buffer[size:], np.zeros((2 * hidden, *shape), np.float32), hidden)
     state = kernel.initial_state(batch or 1)
     rng = np.random.default_rng(2)
     for _ in range(6):
         tokens = rng.integers(0, 38, batch or 1)
-        kernel.project(x, y)
-        kernel.feed(y, tokens if batch else int(tokens[0]), views, x[..., :hidden])
+        kernel.project(x, buffer[: size + 4 * hidden])
+        kernel.feed(tokens if batch else int(tokens[0]), views, x[:hidden], gathered)
         logits, state = kernel.step(tokens, state)
-        kernel.project(x, y)
-        np.testing.assert_allclose(y[..., :size].reshape(-1, size), logits, atol=1e-6)
-        np.testing.assert_allclose(x[..., :hidden].reshape(-1, hidden), state[0][0], atol=1e-6)
+        kernel.project(x, buffer[: size + 4 * hidden])
+        np.testing.assert_allclose(buffer[:size].reshape(size, -1).T, logits, atol=1e-6)
+        np.testing.assert_allclose(x[:hidden].reshape(hidden, -1), state[0][0], atol=1e-6)
 
 
 def test_refresh_follows_changed_weights_and_copies_are_independent():
