@@ -27,7 +27,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from agents.config import ALGORITHMS, KLControlConfig
+from agents.config import KLControlConfig, check_algo
 from agents.policy import NoteRNNPolicy
 from pretrain.atomic_write import atomic_path, atomic_write_text
 from pretrain.config import check_value
@@ -140,8 +140,7 @@ def read_agent_meta(path: str | os.PathLike) -> dict:
     meta = read_json(config_path, FORMAT, "agent")
 
     try:
-        if meta["algo"] not in ALGORITHMS:
-            raise ValueError(f"algo {meta['algo']!r} is not one of {ALGORITHMS}")
+        check_algo(meta["algo"])
         sizes = {k: meta["note_rnn_config"].get(k, 1) for k in _SIZES}
         if any(type(v) is not int for v in sizes.values()):
             raise ValueError(f"Note RNN sizes must be integers, got {sizes}")

@@ -1,4 +1,5 @@
-"""The KL-control agents' hyper-parameters, in one dataclass (defaults: the paper's).
+"""The algorithm names of every agent, and the KL-control agents' hyper-parameters, in one
+dataclass (defaults: the paper's).
 
 ``sequence-tutor train`` derives its hyper-parameter flags and their help from
 :class:`KLControlConfig`, :class:`~agents.kl_control.SequenceTutorDQN` takes its defaults from
@@ -14,17 +15,30 @@ from typing import Any
 from pretrain.config import setting
 from pretrain.errors import SequenceTutorError
 
-ALGORITHMS = ("q", "psi", "g")
+#: The one list of every ``algo`` name: the KL-control DQN family, then the policy gradients.
+KL_CONTROL_ALGORITHMS = ("q", "psi", "g")
+POLICY_GRADIENT_ALGORITHMS = ("rloo", "grpo", "ppo-kl")
+ALL_ALGORITHMS = (*KL_CONTROL_ALGORITHMS, *POLICY_GRADIENT_ALGORITHMS)
+#: The algorithms of :class:`~agents.kl_control.SequenceTutorDQN` (the name it always had).
+ALGORITHMS = KL_CONTROL_ALGORITHMS
 LOSSES = ("mse", "huber")
 EXPLORATIONS = ("boltzmann", "egreedy")
 MAX_BUFFER_SIZE = 100_000_000  # a bound for files: a config may not make us allocate more
 
 
-def check_algo(algo: Any, name: str = "algo") -> str:
-    """``algo`` if it is one of :data:`ALGORITHMS`, else a one-line error naming ``name``."""
-    if algo not in ALGORITHMS:
+def check_algo(
+    algo: Any, *, allowed: tuple[str, ...] = KL_CONTROL_ALGORITHMS, name: str = "algo"
+) -> str:
+    """``algo`` if it is one of ``allowed`` (default: the KL-control DQN's), else a one-line
+    :class:`SequenceTutorError` naming ``name`` (a flag, a file, a field) and the choices.
+
+    The one check of an ``algo`` value, wherever it comes from: ``train --algo``
+    (``allowed=ALL_ALGORITHMS``), ``run.json``, an agent file, a policy-gradient agent file
+    (``allowed=POLICY_GRADIENT_ALGORITHMS``), the DQN and its policy.
+    """
+    if algo not in allowed:
         raise SequenceTutorError(
-            f"{name}: unknown algorithm {algo!r} (expected one of {', '.join(ALGORITHMS)})"
+            f"{name}: unknown algorithm {algo!r} (expected one of {', '.join(allowed)})"
         )
     return algo
 
@@ -88,8 +102,11 @@ PAPER_HYPERPARAMETERS: dict[str, Any] = dataclasses.asdict(KLControlConfig())
 
 __all__ = [
     "ALGORITHMS",
+    "ALL_ALGORITHMS",
     "EXPLORATIONS",
+    "KL_CONTROL_ALGORITHMS",
     "LOSSES",
+    "POLICY_GRADIENT_ALGORITHMS",
     "PAPER_HYPERPARAMETERS",
     "KLControlConfig",
     "check_algo",

@@ -40,7 +40,7 @@ from agents.agent_file import (
     read_tensors,
     save_agent,
 )
-from agents.config import ALGORITHMS, PAPER_HYPERPARAMETERS, KLControlConfig, check_algo
+from agents.config import PAPER_HYPERPARAMETERS, KLControlConfig, check_algo
 from agents.episode_buffer import EpisodeBatch, EpisodeReplayBuffer
 from agents.policy import (
     NoteRNNPolicy,
@@ -78,17 +78,16 @@ def kl_control_targets(
     :param action_log_prior: ``log p(a | s)`` of the taken action ``[...]`` (G only).
     :param note_rnn_weight: the reward's ``w`` (G only: removes ``w · log p(a | s)`` from ``r``).
     """
+    check_algo(algo)
     if algo == "q":
         bootstrap = next_values.max(dim=-1).values
     elif algo == "psi":
         bootstrap = torch.logsumexp(next_values, dim=-1)
-    elif algo == "g":
+    else:  # g
         if next_log_prior is None or action_log_prior is None:
             raise ValueError("G-learning targets need next_log_prior and action_log_prior")
         bootstrap = torch.logsumexp(next_values + next_log_prior, dim=-1)
         rewards = rewards - note_rnn_weight * action_log_prior
-    else:
-        raise ValueError(f"unknown algo {algo!r} (expected one of {ALGORITHMS})")
     return rewards + gamma * (1.0 - dones) * bootstrap
 
 

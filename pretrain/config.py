@@ -38,6 +38,11 @@ def setting(
     return dataclasses.field(default=default, metadata=meta)
 
 
+def field_of(cls: Any, name: str) -> dataclasses.Field:
+    """The field ``name`` of the settings dataclass ``cls`` (its default, help and bounds)."""
+    return {field.name: field for field in dataclasses.fields(cls)}[name]
+
+
 def flag_of(field: dataclasses.Field) -> str:
     """The command-line flag of a settings field."""
     return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
@@ -82,6 +87,37 @@ def _check_bounds(meta: dict, value: Any, name: str) -> None:
         raise SequenceTutorError(f"{name} must be <= {high}, got {value}")
 
 
+def _bounds_text(meta: dict) -> str:
+    """The bounds of a field's metadata in words: ``in [0, 1]``, ``in (0, 1]``, ``>= 1``, ``> 0``."""
+    low, above, high = meta.get("minimum"), meta.get("above"), meta.get("maximum")
+    if high is not None and (low is None) != (above is None):
+        left = f"[{low}" if low is not None else f"({above}"
+        return f"in {left}, {high}]"
+    parts = [
+        f"{sign} {bound}"
+        for sign, bound in ((">=", low), (">", above), ("<=", high))
+        if bound is not None
+    ]
+    return " and ".join(parts)
+
+
+def allowed_text(field: dataclasses.Field) -> str:
+    """What a field accepts, in words: ``an integer >= 1``, ``a number in (0, 1]``, ``one of a, b``."""
+    meta = field.metadata
+    if meta.get("choices") is not None:
+        return "one of " + ", ".join(meta["choices"])
+    if isinstance(field.default, bool):
+        return "true or false"
+    annotation = str(field.type).split(" | ")[0]  # "int | None" -> "int"
+    kind = type(field.default).__name__ if field.default is not None else annotation
+    if kind not in ("int", "float"):
+        return "a string"
+    bounds = _bounds_text(meta)
+    if not bounds:
+        return "an integer" if kind == "int" else "a finite number"
+    return f"{'an integer' if kind == 'int' else 'a number'} {bounds}"
+
+
 def check_settings(settings: Any, *, flags: bool = False) -> None:
     """Validate every field of a settings dataclass; errors name the field (or its flag)."""
     for field in dataclasses.fields(settings):
@@ -102,4 +138,12 @@ def settings_from_dict(cls: type, values: dict[str, Any], *, where: str) -> Any:
     return settings
 
 
-__all__ = ["check_settings", "check_value", "flag_of", "setting", "settings_from_dict"]
+__all__ = [
+    "allowed_text",
+    "check_settings",
+    "check_value",
+    "field_of",
+    "flag_of",
+    "setting",
+    "settings_from_dict",
+]

@@ -37,6 +37,7 @@ from safetensors.torch import load_file, save_file
 
 from pretrain.atomic_write import atomic_path
 from pretrain.checkpoint import save_note_rnn
+from pretrain.config import check_settings, setting
 from pretrain.errors import SequenceTutorError
 from pretrain.models import NoteRNN, NoteRNNConfig, build_note_rnn
 from pretrain.vocabulary import NO_EVENT, Vocabulary
@@ -71,53 +72,44 @@ class CorpusLike(Protocol):
 class TrainingConfig:
     """Hyper-parameters of one pretraining run (stored in the resume state).
 
-    :param epochs: maximum number of epochs; one epoch is ``steps_per_epoch`` steps.
-    :param batch_size: windows per step.
-    :param window: tokens per window fed to the model (``window + 1`` are drawn: inputs and targets).
-    :param learning_rate: Adam's initial step size (the prototype's 3e-3).
-    :param clip: maximum global gradient norm.
-    :param seed: seeds the initial weights, the batch sampler and the dropout masks.
-    :param patience: stop after this many epochs without a better validation loss.
-    :param lr_decay: multiply the learning rate by this after an epoch without improvement.
-    :param steps_per_epoch: default: as many steps as it takes to draw the training tokens once.
-    :param max_minutes: stop (resumably) after this many minutes of training in this session.
-    :param max_steps: stop (resumably) after this many optimizer steps in total.
-    :param checkpoint_seconds: write the resume state at least this often.
-    :param log_every: steps between TensorBoard training scalars.
+    Each field is a :func:`~pretrain.config.setting` with its default, help and bounds:
+    ``sequence-tutor pretrain`` derives its training flags, their help and their checks from
+    them, and an invalid value raises :class:`SequenceTutorError` naming the field. One epoch is
+    ``steps_per_epoch`` steps; ``window + 1`` tokens are drawn per window (inputs and targets);
+    ``seed`` seeds the initial weights, the batch sampler and the dropout masks.
     """
 
-    epochs: int = 20
-    batch_size: int = 64
-    window: int = 128
-    learning_rate: float = 3e-3
-    clip: float = 5.0
-    seed: int = 0
-    patience: int = 3
-    lr_decay: float = 0.5
-    steps_per_epoch: int | None = None
-    max_minutes: float | None = None
-    max_steps: int | None = None
-    checkpoint_seconds: float = 60.0
-    log_every: int = 20
+    epochs: int = setting(20, "maximum epochs", minimum=1)
+    batch_size: int = setting(64, "windows per step", minimum=1)
+    window: int = setting(128, "tokens per training window", minimum=1)
+    learning_rate: float = setting(
+        3e-3,
+        "Adam learning rate (with --resume: sets the current one)",
+        flag="--lr",
+        above=0,
+    )
+    clip: float = setting(5.0, "gradient-norm clipping", above=0)
+    seed: int = setting(0, "seed of weights, batches and dropout")
+    patience: int = setting(3, "epochs without improvement before stopping", minimum=1)
+    lr_decay: float = setting(
+        0.5, "learning-rate factor after an epoch without improvement", above=0, maximum=1
+    )
+    steps_per_epoch: int | None = setting(
+        None, "steps per epoch (default: one pass over the training tokens)", minimum=1
+    )
+    max_minutes: float | None = setting(
+        None, "stop (resumably) after this many minutes of training in this session", above=0
+    )
+    max_steps: int | None = setting(
+        None, "stop (resumably) after this many optimizer steps in total", minimum=1
+    )
+    checkpoint_seconds: float = setting(
+        60.0, "write the resume state at least this often", minimum=0
+    )
+    log_every: int = setting(20, "steps between TensorBoard training scalars", minimum=1)
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "window", "patience", "log_every"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("steps_per_epoch", "max_steps"):
-            value = getattr(self, name)
-            if value is not None and int(value) < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if not self.clip > 0:
-            raise ValueError(f"clip must be > 0, got {self.clip}")
-        if not 0 < self.lr_decay <= 1:
-            raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
-        if self.max_minutes is not None and not self.max_minutes > 0:
-            raise ValueError(f"max_minutes must be > 0, got {self.max_minutes}")
-        if not self.checkpoint_seconds >= 0:
-            raise ValueError(f"checkpoint_seconds must be >= 0, got {self.checkpoint_seconds}")
+        check_settings(self)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -138,6 +138,24 @@ def test_evaluate_bad_files_are_one_line_errors(tmp_path, capsys):
     assert "not a composition record" in capsys.readouterr().err
 
 
+def test_evaluate_reward_flags_are_the_env_settings(tmp_path, capsys):
+    from envs.config import EnvConfig
+
+    good = write_jsonl(samples([REPEATED], agent="alpha"), tmp_path / "a.jsonl")
+    for argv, message in (
+        (["--reward-scale", "0"], "--reward-scale must be > 0, got 0.0"),
+        (["--note-rnn-weight", "nan"], "--note-rnn-weight must be finite, got nan"),
+    ):
+        assert main(["evaluate", str(good), "--out", str(tmp_path / "o"), *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == f"sequence-tutor evaluate: error: {message}"
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"(default: {EnvConfig.reward_scale})" in text
+    assert f"(default: {EnvConfig.note_rnn_weight})" in text
+
+
 def test_piano_roll_labels_whole_pitches_by_name():
     from sequence_tutor.evaluation.piano_roll import pitch_name, pitch_ticks
 

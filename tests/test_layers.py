@@ -4,8 +4,8 @@
 may import its own layer and those to its left, never one to its right. ``rewards`` imports no
 Gymnasium or SB3, ``envs`` no SB3. Every import statement counts, those inside functions too
 (only ``if TYPE_CHECKING:`` blocks, which never run, are left out), so a lazy import cannot hide
-a cycle. The deprecated aliases of moved modules (``agents._moved``) resolve by name at run time
-and are no edges here.
+a cycle, and relative imports are resolved against the module's package. The deprecated aliases
+of moved modules (``agents._moved``) resolve by name at run time and are no edges here.
 """
 
 from __future__ import annotations
@@ -36,8 +36,20 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def _imports(tree: ast.AST) -> list[tuple[str, list[str]]]:
-    """``(module, names)`` of every import statement that can run."""
+def _absolute(module: str | None, level: int, package: str) -> str:
+    """The absolute name of ``from <level dots><module> import ...`` written in ``package``."""
+    if level == 0:
+        return module or ""
+    parts = package.split(".") if package else []
+    if level - 1 > len(parts) - 1:
+        raise ImportError(f"relative import beyond the top-level package in {package!r}")
+    base = parts[: len(parts) - (level - 1)]
+    return ".".join([*base, module] if module else base)
+
+
+def _imports(tree: ast.AST, package: str = "") -> list[tuple[str, list[str]]]:
+    """``(module, names)`` of every import statement that can run; relative imports are
+    resolved against ``package`` (the package the module is in: itself for an ``__init__``)."""
     found: list[tuple[str, list[str]]] = []
 
     def visit(node: ast.AST) -> None:
@@ -47,8 +59,9 @@ def _imports(tree: ast.AST) -> list[tuple[str, list[str]]]:
             return
         if isinstance(node, ast.Import):
             found.extend((alias.name, []) for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.append((node.module, [alias.name for alias in node.names]))
+        elif isinstance(node, ast.ImportFrom):
+            module = _absolute(node.module, node.level, package)
+            found.append((module, [alias.name for alias in node.names]))
         for child in ast.iter_child_nodes(node):
             visit(child)
 
@@ -63,7 +76,8 @@ def import_graph() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     external: dict[str, set[str]] = {name: set() for name in paths}
     for name, path in paths.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        for module, names in _imports(tree):
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for module, names in _imports(tree, package):
             if module.split(".")[0] not in LAYERS:
                 external[name].add(module.split(".")[0])
                 continue
@@ -147,6 +161,23 @@ def test_the_graph_sees_lazy_imports_and_skips_type_checking_blocks():
     )
     assert [m for m, _ in _imports(tree)] == ["typing", "envs.vector"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_graph_resolves_relative_imports():
+    tree = ast.parse(
+        "from . import sibling\n"
+        "from .rollout import collect\n"
+        "def f():\n    from ..config import KLControlConfig\n"
+        "from .. import envs\n"
+    )
+    assert _imports(tree, "agents.policy_gradient") == [
+        ("agents.policy_gradient", ["sibling"]),
+        ("agents.policy_gradient.rollout", ["collect"]),
+        ("agents.config", ["KLControlConfig"]),
+        ("agents", ["envs"]),
+    ]
+    with pytest.raises(ImportError, match="beyond the top-level package"):
+        _imports(ast.parse("from ... import x\n"), "agents.policy_gradient")
 
 
 def test_no_generic_top_level_package_names():

@@ -153,6 +153,46 @@ def test_bad_option_values(argv, message, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--lr-decay", "1.5"], "--lr-decay 1.5: expected a number in (0, 1]"),
+        (["--clip", "inf"], "--clip inf: expected a number > 0"),
+        (["--steps-per-epoch", "0"], "--steps-per-epoch 0: expected an integer >= 1"),
+        (["--max-steps", "0"], "--max-steps 0: expected an integer >= 1"),
+        (["--hidden", "5000"], "--hidden 5000: expected at most 4096"),
+    ],
+)
+def test_more_bad_option_values(argv, message, tmp_path, capsys):
+    code, _, err = _run(capsys, *argv, "--out", tmp_path / "out")
+    assert code == 2 and err.strip() == f"sequence-tutor pretrain: error: {message}"
+    assert not (tmp_path / "out").exists()
+
+
+def test_training_flags_help_and_checks_come_from_training_config(capsys):
+    import dataclasses
+
+    from pretrain.config import flag_of
+    from pretrain.errors import SequenceTutorError
+    from pretrain.training import TrainingConfig
+    from sequence_tutor.cli import build_parser
+    from sequence_tutor.cli.pretrain import TRAINING_SKIPPED
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["pretrain", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for field in dataclasses.fields(TrainingConfig):
+        if field.name in TRAINING_SKIPPED:
+            assert flag_of(field) not in text
+            continue
+        default = "" if field.default is None else f" (default: {field.default})"
+        assert f"{flag_of(field)} " in text and field.metadata["help"] + default in text
+    with pytest.raises(SequenceTutorError, match="epochs must be >= 1, got 0"):
+        TrainingConfig(epochs=0)
+    with pytest.raises(SequenceTutorError, match="learning_rate must be finite"):
+        TrainingConfig(learning_rate=float("nan"))
+
+
 def test_out_is_a_file(tmp_path, capsys):
     (tmp_path / "file").write_text("keep me")
     code, _, err = _run(capsys, "--out", tmp_path / "file")

@@ -151,3 +151,29 @@ def test_resume_after_sigkill_continues_from_the_last_checkpoint(tmp_path):
     assert f"trained psi for {4000 - killed_at} steps" in result.stdout
     _, meta = load_agent_policy(out)
     assert meta["num_timesteps"] == 4000
+
+
+def test_algorithm_names_are_typed_once_and_checked_by_one_function():
+    from agents import config
+    from agents.policy_gradient.training import PG_ALGORITHMS
+    from pretrain.config import check_settings
+    from pretrain.errors import SequenceTutorError
+    from sequence_tutor.benchmark.agent_factories import POLICY_GRADIENT_AGENTS
+    from sequence_tutor.benchmark.spec import BUILTIN_AGENT_NAMES
+    from sequence_tutor.cli.train import RunSettings, check_stored_settings
+
+    assert PG_ALGORITHMS is config.POLICY_GRADIENT_ALGORITHMS is POLICY_GRADIENT_AGENTS
+    assert config.ALGORITHMS is config.KL_CONTROL_ALGORITHMS == ("q", "psi", "g")
+    assert config.ALL_ALGORITHMS == config.KL_CONTROL_ALGORITHMS + PG_ALGORITHMS
+    assert BUILTIN_AGENT_NAMES[2:8] == config.ALL_ALGORITHMS
+    assert config.check_algo("rloo", allowed=config.ALL_ALGORITHMS) == "rloo"
+    with pytest.raises(SequenceTutorError, match=r"^algo: unknown algorithm 'rloo' \(expected"):
+        config.check_algo("rloo")  # the DQN family's by default
+    # run.json names the same choices in the same words
+    with pytest.raises(ValueError, match="algo: unknown algorithm 'a2c' .*q, psi, g, rloo"):
+        check_stored_settings({"algo": "a2c"})
+    assert RunSettings.preset("paper")["steps"] == 1_000_000
+    for values in RunSettings.presets.values():  # each preset sets fields of RunSettings
+        check_settings(RunSettings(**values))
+    with pytest.raises(SequenceTutorError, match="--preset: unknown preset 'fast'"):
+        RunSettings.preset("fast")

@@ -17,11 +17,11 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.agent_file import agent_paths, read_json
+from agents.config import POLICY_GRADIENT_ALGORITHMS, check_algo
 from agents.policy_gradient import checkpoint as ckpt
 from agents.training_state import checkpoint_folder
-from pretrain.errors import SequenceTutorError
 
-PG_ALGORITHMS = ("rloo", "grpo", "ppo-kl")
+PG_ALGORITHMS = POLICY_GRADIENT_ALGORITHMS  # the name this module always had
 
 __all__ = [
     "PG_ALGORITHMS",
@@ -36,7 +36,7 @@ __all__ = [
 
 
 def agent_class(algo: str) -> type:
-    """The agent class of ``algo`` (one of :data:`PG_ALGORITHMS`)."""
+    """The agent class of ``algo`` (one of :data:`~agents.config.POLICY_GRADIENT_ALGORITHMS`)."""
     from agents.policy_gradient import GRPO, PPOKL, RLOO  # noqa: PLC0415
 
     return {"rloo": RLOO, "grpo": GRPO, "ppo-kl": PPOKL}[algo]
@@ -127,8 +127,7 @@ def load_pg_sampler(path: str | os.PathLike) -> tuple[ActorSampler, dict]:
 
     _, config_path = agent_paths(path)
     algo = read_json(config_path, ckpt.FORMAT, "policy-gradient agent").get("algo")
-    if algo not in PG_ALGORITHMS:
-        raise SequenceTutorError(f"{config_path}: unknown policy-gradient algo {algo!r}")
+    check_algo(algo, allowed=POLICY_GRADIENT_ALGORITHMS, name=str(config_path))
     meta, tensors = ckpt.read_pg_agent(path, algo)
     pad = meta["note_rnn_config"].vocab_size  # the observation's PAD is the vocabulary size
     actor = NoteRNNActor(meta["note_rnn_config"], pad, value_head=algo == "ppo-kl")

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.config import KL_CONTROL_ALGORITHMS, POLICY_GRADIENT_ALGORITHMS
 from pretrain.errors import SequenceTutorError
 from sequence_tutor.benchmark.spec import BUILTIN_AGENT_NAMES
 
@@ -165,7 +166,7 @@ def composing_agent(name: str, agent: Any) -> Any:
     ``predict``, which keeps DQN's ε-greedy. Every other agent composes with its own
     ``predict(obs, deterministic=False)``.
     """
-    if name in ("q", "psi", "g") and hasattr(agent, "policy"):
+    if name in KL_CONTROL_ALGORITHMS and hasattr(agent, "policy"):
         agent.policy.boltzmann = True
         agent.policy.set_training_mode(False)
         return agent.policy
@@ -250,11 +251,11 @@ def build_agent(
     if name == "note-rnn":
         hyperparams.setdefault("checkpoint", note_rnn)
         return NoteRNNSampler(env, seed=seed, **hyperparams)
-    if name in ("q", "psi", "g"):
+    if name in KL_CONTROL_ALGORITHMS:
         if note_rnn is not None:
             hyperparams.setdefault("note_rnn", note_rnn)
         return _kl_control_agent(name, env, seed=seed, tensorboard_log=tb, hyperparams=hyperparams)
-    if name in POLICY_GRADIENT_AGENTS:
+    if name in POLICY_GRADIENT_ALGORITHMS:
         return policy_gradient_agent(
             name,
             seed=seed,
@@ -288,16 +289,15 @@ def _kl_control_agent(
     )
 
 
-POLICY_GRADIENT_AGENTS = ("rloo", "grpo", "ppo-kl")
+POLICY_GRADIENT_AGENTS = POLICY_GRADIENT_ALGORITHMS  # the name this module always had
 
 
 def policy_gradient_config(name: str, hyperparams: dict[str, Any]) -> Any:
     """The config dataclass of the policy-gradient agent ``name`` with ``hyperparams`` set."""
-    from agents.policy_gradient import GRPOConfig, PPOKLConfig, RLOOConfig
+    from agents.policy_gradient.training import config_class
 
-    cls = {"rloo": RLOOConfig, "grpo": GRPOConfig, "ppo-kl": PPOKLConfig}[name]
     try:
-        return cls(**hyperparams)
+        return config_class(name)(**hyperparams)
     except TypeError as exc:
         raise SequenceTutorError(f"--agents: {name!r} hyper-parameters: {exc}") from None
 
@@ -312,10 +312,9 @@ def policy_gradient_agent(
     env_kwargs: dict[str, Any] | None = None,
 ) -> Any:
     """RLOO, GRPO or PPO-KL from the Note RNN, on vector envs of ``SequenceTutor-v0`` it builds."""
-    from agents.policy_gradient import GRPO, PPOKL, RLOO
+    from agents.policy_gradient.training import agent_class
 
-    cls = {"rloo": RLOO, "grpo": GRPO, "ppo-kl": PPOKL}[name]
-    return cls(
+    return agent_class(name)(
         None,
         policy_gradient_config(name, hyperparams),
         note_rnn=note_rnn,

@@ -29,6 +29,7 @@ import gymnasium as gym
 import numpy as np
 
 from agents.sampling import write_jsonl
+from envs.config import EnvConfig
 from pretrain.atomic_write import atomic_write_text
 from pretrain.errors import SequenceTutorError
 from sequence_tutor.benchmark.agent_factories import build_agent, composing_agent
@@ -365,7 +366,7 @@ def execute_run(spec: RunSpec | dict[str, Any], out_dir: str | Path) -> dict[str
     if objective_samples is not None:
         write_jsonl(objective_samples, folder / OBJECTIVE_SAMPLES_FILE)
 
-    key = str(spec.env_kwargs.get("key", "C major"))
+    key = str(spec.env_kwargs.get("key", EnvConfig.key))
     lines = [
         json.dumps(
             {"tokens": tokens, "primer": primer, "key": key, "agent": spec.agent, "seed": spec.seed}

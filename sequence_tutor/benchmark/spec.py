@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from agents.config import ALL_ALGORITHMS
 from pretrain.errors import SequenceTutorError
 
 __all__ = [
@@ -35,12 +36,7 @@ DEFAULT_ENV_ID = "SequenceTutor-v0"
 BUILTIN_AGENT_NAMES = (
     "random",
     "note-rnn",
-    "q",
-    "psi",
-    "g",
-    "rloo",
-    "grpo",
-    "ppo-kl",
+    *ALL_ALGORITHMS,  # ours: q, psi, g, rloo, grpo, ppo-kl (agents.config)
     "dqn-mlp",
     "ppo",
     "maskable-ppo",

@@ -6,6 +6,11 @@ import argparse
 from pathlib import Path
 
 from pretrain.errors import SequenceTutorError
+from sequence_tutor.cli.options import add_settings_arguments, given_settings
+
+# The reward's c and w are flags of the env's settings (envs.config.EnvConfig); the samples
+# carry their own key and length.
+ENV_SKIPPED = ("key", "melody_length")
 
 HELP = "Table 1 statistics, log p and corpus metrics of sampled compositions"
 DESCRIPTION = (
@@ -17,6 +22,8 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from envs.config import EnvConfig  # noqa: PLC0415
+
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="JSON Lines samples")
     parser.add_argument(
         "--out", type=Path, default=Path("runs/evaluate"), help="folder for the tables and figure"
@@ -34,15 +41,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--per-agent", type=int, default=4, help="compositions per agent in the figure"
     )
-    parser.add_argument("--reward-scale", type=float, default=0.5, help="c of the total reward")
-    parser.add_argument("--note-rnn-weight", type=float, default=1.0, help="w of the total reward")
+    add_settings_arguments(
+        parser.add_argument_group("reward (of the environment)"), EnvConfig, skip=ENV_SKIPPED
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    from envs.config import EnvConfig  # noqa: PLC0415
+
     if args.out.exists() and not args.out.is_dir():
         raise SequenceTutorError(f"--out {args.out}: exists and is not a folder")
-    if not args.reward_scale > 0:
-        raise SequenceTutorError(f"--reward-scale must be > 0, got {args.reward_scale}")
+    env = EnvConfig(**given_settings(EnvConfig, args, skip=ENV_SKIPPED))
     import torch  # noqa: PLC0415
 
     from agents.policy import resolve_note_rnn  # noqa: PLC0415
@@ -74,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
             evaluate_samples(
                 samples,
                 note_rnn,
-                reward_scale=args.reward_scale,
-                note_rnn_weight=args.note_rnn_weight,
+                reward_scale=env.reward_scale,
+                note_rnn_weight=env.note_rnn_weight,
                 name=name,
             )
         )

@@ -14,6 +14,10 @@ from typing import Any
 from pretrain.config import check_value, flag_of
 from pretrain.errors import SequenceTutorError
 
+#: Ends the help of a flag whose default is None and whose text says what "not given" means:
+#: prints nothing, and stops ArgumentDefaultsHelpFormatter from appending "(default: None)".
+DEFAULT_IN_TEXT = "%(default).0s"
+
 
 def _value_type(field: dataclasses.Field) -> type:
     if field.default is not None:
@@ -129,6 +133,7 @@ def check_stored(cls: type, values: Any, what: str) -> None:
 
 
 __all__ = [
+    "DEFAULT_IN_TEXT",
     "add_shared_settings_arguments",
     "parse_bool",
     "add_settings_arguments",

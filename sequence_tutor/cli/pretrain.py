@@ -8,9 +8,12 @@ metrics), the resume state ``resume.safetensors`` and TensorBoard logs in ``tens
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from pathlib import Path
+from typing import Any
 
+from pretrain.config import allowed_text, check_value, flag_of
 from pretrain.errors import SequenceTutorError
 from pretrain.sizing import (
     LSTM_REFERENCE_HIDDEN,
@@ -18,6 +21,7 @@ from pretrain.sizing import (
     hidden_for_parameters,
     lstm_parameters,
 )
+from sequence_tutor.cli.options import DEFAULT_IN_TEXT, add_settings_arguments
 
 HELP = "pretrain a Note RNN (LSTM, RHN or DT-RNN) on melodies"
 DESCRIPTION = (
@@ -28,67 +32,74 @@ DESCRIPTION = (
     "a state that --resume continues exactly."
 )
 
-# Options whose default is None say their default in the text; "%(default).0s" prints nothing and
-# stops ArgumentDefaultsHelpFormatter from appending "(default: None)".
-_DEFAULT_IN_TEXT = "%(default).0s"
+# TrainingConfig fields that are no flags: how often the run saves and logs.
+TRAINING_SKIPPED = ("checkpoint_seconds", "log_every")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from pretrain.models import NoteRNNConfig  # noqa: PLC0415
+    from pretrain.training import TrainingConfig  # noqa: PLC0415
+    from pretrain.vocabulary import DEFAULT_VOCABULARY  # noqa: PLC0415
+
     model = parser.add_argument_group("model")
     model.add_argument(
         "--model",
         choices=("lstm", "rhn", "dtrnn"),
         default=None,
         help="Note RNN kind: lstm (default), rhn (Recurrent Highway Network) or dtrnn (the "
-        "RHN's deep transition without highway gates)" + _DEFAULT_IN_TEXT,
+        "RHN's deep transition without highway gates)" + DEFAULT_IN_TEXT,
     )
     model.add_argument(
         "--hidden",
         type=int,
         default=None,
-        help="recurrent units (default: 100 for the LSTM; for the RHN and the DT-RNN, the "
-        "largest size within --parameters at this depth)" + _DEFAULT_IN_TEXT,
+        help=f"recurrent units (default: {LSTM_REFERENCE_HIDDEN} for the LSTM; for the RHN and "
+        "the DT-RNN, the largest size within --parameters at this depth)" + DEFAULT_IN_TEXT,
     )
     model.add_argument(
         "--parameters",
         type=int,
         default=None,
         help="parameter budget that sizes the RHN or DT-RNN when --hidden is not given "
-        "(default: the 1x100 LSTM's 59838)" + _DEFAULT_IN_TEXT,
+        f"(default: the 1x{LSTM_REFERENCE_HIDDEN} LSTM's "
+        f"{lstm_parameters(LSTM_REFERENCE_HIDDEN, DEFAULT_VOCABULARY.size)})" + DEFAULT_IN_TEXT,
     )
     model.add_argument(
         "--depth",
         type=int,
         default=None,
-        help="RHN / DT-RNN micro-layers per step (default 3)" + _DEFAULT_IN_TEXT,
+        help=f"RHN / DT-RNN micro-layers per step (default {NoteRNNConfig.depth})"
+        + DEFAULT_IN_TEXT,
     )
     model.add_argument(
         "--layers",
         type=int,
         default=None,
-        help="stacked LSTM layers (default 1)" + _DEFAULT_IN_TEXT,
+        help=f"stacked LSTM layers (default {NoteRNNConfig.num_layers})" + DEFAULT_IN_TEXT,
     )
     model.add_argument(
         "--dropout",
         type=float,
         default=None,
-        help="variational dropout (RHN, DT-RNN; default 0)" + _DEFAULT_IN_TEXT,
+        help=f"variational dropout (RHN, DT-RNN; default {NoteRNNConfig.dropout:g})"
+        + DEFAULT_IN_TEXT,
     )
     model.add_argument(
         "--transform-bias",
         type=float,
         default=None,
-        help="initial RHN transform-gate bias (default -2)" + _DEFAULT_IN_TEXT,
+        help=f"initial RHN transform-gate bias (default {NoteRNNConfig.transform_bias:g})"
+        + DEFAULT_IN_TEXT,
     )
     data = parser.add_argument_group("data")
     data.add_argument(
         "--data",
         type=Path,
         default=None,
-        help="folder of melody files (default: music21's folk tunes)" + _DEFAULT_IN_TEXT,
+        help="folder of melody files (default: music21's folk tunes)" + DEFAULT_IN_TEXT,
     )
     data.add_argument(
-        "--cache-dir", type=Path, default=None, help="corpus cache folder" + _DEFAULT_IN_TEXT
+        "--cache-dir", type=Path, default=None, help="corpus cache folder" + DEFAULT_IN_TEXT
     )
     data.add_argument(
         "--valid-fraction", type=float, default=0.1, help="tunes held out for validation"
@@ -104,80 +115,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         default=None,
-        help="corpus parsing processes (default: all cores)" + _DEFAULT_IN_TEXT,
+        help="corpus parsing processes (default: all cores)" + DEFAULT_IN_TEXT,
     )
-    train = parser.add_argument_group("training")
-    train.add_argument(
-        "--epochs", type=int, default=None, help="maximum epochs (default 20)" + _DEFAULT_IN_TEXT
-    )
-    train.add_argument(
-        "--batch-size",
-        type=int,
-        default=None,
-        help="windows per step (default 64)" + _DEFAULT_IN_TEXT,
-    )
-    train.add_argument(
-        "--window",
-        type=int,
-        default=None,
-        help="tokens per training window (default 128)" + _DEFAULT_IN_TEXT,
-    )
-    train.add_argument(
-        "--lr",
-        type=float,
-        default=None,
-        help="Adam learning rate (default 3e-3; with --resume: set the current one)"
-        + _DEFAULT_IN_TEXT,
-    )
-    train.add_argument(
-        "--clip",
-        type=float,
-        default=None,
-        help="gradient-norm clipping (default 5)" + _DEFAULT_IN_TEXT,
-    )
-    train.add_argument(
-        "--patience",
-        type=int,
-        default=None,
-        help="epochs without improvement before stopping (default 3)" + _DEFAULT_IN_TEXT,
-    )
-    train.add_argument(
-        "--lr-decay",
-        type=float,
-        default=None,
-        help="learning-rate factor after an epoch without improvement (default 0.5)"
-        + _DEFAULT_IN_TEXT,
-    )
-    train.add_argument(
-        "--steps-per-epoch",
-        type=int,
-        default=None,
-        help="default: one pass over the tokens" + _DEFAULT_IN_TEXT,
-    )
-    train.add_argument(
-        "--max-minutes",
-        type=float,
-        default=None,
-        help="stop (resumably) after this many minutes of training" + _DEFAULT_IN_TEXT,
-    )
-    train.add_argument(
-        "--max-steps",
-        type=int,
-        default=None,
-        help="stop (resumably) after this many steps" + _DEFAULT_IN_TEXT,
-    )
-    train.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        help="seed of weights, batches and dropout (default 0)" + _DEFAULT_IN_TEXT,
+    add_settings_arguments(
+        parser.add_argument_group("training"), TrainingConfig, skip=TRAINING_SKIPPED
     )
     run_group = parser.add_argument_group("output")
     run_group.add_argument(
         "--out",
         type=Path,
         default=None,
-        help="output folder (default runs/pretrain-<model>)" + _DEFAULT_IN_TEXT,
+        help="output folder (default runs/pretrain-<model>)" + DEFAULT_IN_TEXT,
     )
     run_group.add_argument("--resume", action="store_true", help="continue the run stored in --out")
     run_group.add_argument(
@@ -194,28 +142,42 @@ def _check(condition: bool, option: str, value: object, expected: str) -> None:
         raise SequenceTutorError(f"{option} {value}: expected {expected}")
 
 
-def _validate(args: argparse.Namespace) -> None:
-    for option, value in (
-        ("--hidden", args.hidden),
-        ("--depth", args.depth),
-        ("--layers", args.layers),
-        ("--steps-per-epoch", args.steps_per_epoch),
-        ("--max-steps", args.max_steps),
-        ("--workers", args.workers),
-        ("--parameters", args.parameters),
-    ):
+# Model and data flags that are no settings field: integers >= 1, some with an upper limit.
+_POSITIVE_INTEGERS = ("hidden", "depth", "layers", "workers", "parameters")
+_AT_MOST = {"hidden": 4096, "depth": 64, "layers": 16}
+
+
+def _validate(args: argparse.Namespace) -> dict[str, Any]:
+    """Check every flag before anything is read or written; returns the given
+    :class:`~pretrain.training.TrainingConfig` fields (``{field: value}``)."""
+    for name in _POSITIVE_INTEGERS:
+        value = getattr(args, name)
         if value is not None:
-            _check(value >= 1, option, value, "an integer >= 1")
-    for option, value in (
-        ("--epochs", args.epochs),
-        ("--batch-size", args.batch_size),
-        ("--window", args.window),
-        ("--patience", args.patience),
-    ):
-        if value is not None:
-            _check(value >= 1, option, value, "an integer >= 1")
+            _check(value >= 1, "--" + name, value, "an integer >= 1")
+    given = _given_training(args)
     _validate_numbers(args)
     _validate_limits_and_paths(args)
+    return given
+
+
+def _given_training(args: argparse.Namespace) -> dict[str, Any]:
+    """The training flags given, each checked against its TrainingConfig field (only options
+    given on the command line count: a resumed run keeps its stored ones)."""
+    from pretrain.training import TrainingConfig  # noqa: PLC0415
+
+    given = {}
+    for field in dataclasses.fields(TrainingConfig):
+        value = getattr(args, field.name, None)
+        if value is None:
+            continue
+        try:
+            check_value(field, value, flag_of(field))
+        except SequenceTutorError:
+            raise SequenceTutorError(
+                f"{flag_of(field)} {value}: expected {allowed_text(field)}"
+            ) from None
+        given[field.name] = value
+    return given
 
 
 def _validate_numbers(args: argparse.Namespace) -> None:
@@ -228,31 +190,16 @@ def _validate_numbers(args: argparse.Namespace) -> None:
             args.transform_bias,
             "a finite number",
         )
-    if args.lr is not None:
-        _check(math.isfinite(args.lr) and args.lr > 0, "--lr", args.lr, "a number > 0")
-    if args.clip is not None:
-        _check(math.isfinite(args.clip) and args.clip > 0, "--clip", args.clip, "a number > 0")
-    if args.lr_decay is not None:
-        _check(0 < args.lr_decay <= 1, "--lr-decay", args.lr_decay, "a number in (0, 1]")
     _check(
         0 < args.valid_fraction < 1, "--valid-fraction", args.valid_fraction, "a number in (0, 1)"
     )
-    if args.max_minutes is not None:
-        _check(
-            math.isfinite(args.max_minutes) and args.max_minutes > 0,
-            "--max-minutes",
-            args.max_minutes,
-            "a number > 0",
-        )
 
 
 def _validate_limits_and_paths(args: argparse.Namespace) -> None:
-    if args.hidden is not None:
-        _check(args.hidden <= 4096, "--hidden", args.hidden, "at most 4096")
-    if args.depth is not None:
-        _check(args.depth <= 64, "--depth", args.depth, "at most 64")
-    if args.layers is not None:
-        _check(args.layers <= 16, "--layers", args.layers, "at most 16")
+    for name, limit in _AT_MOST.items():
+        value = getattr(args, name)
+        if value is not None:
+            _check(value <= limit, "--" + name, value, f"at most {limit}")
     if args.resume and args.overwrite:
         raise SequenceTutorError("--resume and --overwrite: choose one")
     if args.off_grid not in ("round", "skip"):
@@ -282,8 +229,7 @@ def _model_config(args: argparse.Namespace, vocab_size: int):
             kind="lstm",
             vocab_size=vocab_size,
             hidden_size=args.hidden or LSTM_REFERENCE_HIDDEN,
-            num_layers=args.layers or 1,
-            dropout=args.dropout or 0.0,
+            **_given(num_layers=args.layers, dropout=args.dropout),
         )
     if args.layers is not None:
         raise SequenceTutorError(f"--layers applies to --model lstm only (the {kind} has --depth)")
@@ -293,7 +239,7 @@ def _model_config(args: argparse.Namespace, vocab_size: int):
         raise SequenceTutorError(
             "--hidden and --parameters: choose one (--parameters sizes --hidden)"
         )
-    depth = args.depth or 3
+    depth = args.depth or NoteRNNConfig.depth
     hidden = args.hidden
     if hidden is None:
         budget = args.parameters or lstm_parameters(LSTM_REFERENCE_HIDDEN, vocab_size)
@@ -309,9 +255,13 @@ def _model_config(args: argparse.Namespace, vocab_size: int):
         vocab_size=vocab_size,
         hidden_size=hidden,
         depth=depth,
-        dropout=args.dropout or 0.0,
-        transform_bias=-2.0 if args.transform_bias is None else args.transform_bias,
+        **_given(dropout=args.dropout, transform_bias=args.transform_bias),
     )
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    """The values that are not None (a flag not given keeps the NoteRNNConfig default)."""
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def _model_options_given(args: argparse.Namespace) -> bool:
@@ -330,7 +280,7 @@ def _model_options_given(args: argparse.Namespace) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    _validate(args)
+    given = _validate(args)
     kind = args.model or "lstm"
     out = args.out if args.out is not None else Path("runs") / f"pretrain-{kind}"
     if out.exists() and not out.is_dir():
@@ -373,25 +323,7 @@ def run(args: argparse.Namespace) -> int:
             f"{len(corpus.valid)} validation tunes; both must be non-empty (add tunes or change "
             "--valid-fraction)"
         )
-    # Only options given on the command line count: a resumed run keeps its stored ones.
-    options = {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "window": args.window,
-        "learning_rate": args.lr,
-        "clip": args.clip,
-        "seed": args.seed,
-        "patience": args.patience,
-        "lr_decay": args.lr_decay,
-        "steps_per_epoch": args.steps_per_epoch,
-        "max_minutes": args.max_minutes,
-        "max_steps": args.max_steps,
-    }
-    given = {k: v for k, v in options.items() if v is not None}
-    try:
-        config = TrainingConfig(**given)
-    except ValueError as exc:
-        raise SequenceTutorError(str(exc)) from None
+    config = TrainingConfig(**given)  # checked by _validate
     result = train_note_rnn(
         corpus,
         out,

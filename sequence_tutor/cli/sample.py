@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pretrain.config import check_value, field_of, flag_of
 from pretrain.errors import SequenceTutorError
+from sequence_tutor.cli.options import DEFAULT_IN_TEXT
 
 HELP = "sample compositions from the Note RNN or a tuned agent"
 DESCRIPTION = (
@@ -22,6 +24,8 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from envs.config import EnvConfig  # noqa: PLC0415
+
     parser.add_argument(
         "--agent",
         default="psi",
@@ -43,12 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="CKPT",
         help="Note RNN checkpoint for --agent note-rnn (default: the shipped LSTM)",
     )
-    parser.add_argument(
-        "--key", default=None, help='key (note-rnn: default "C major"; agents: their own)'
-    )
-    parser.add_argument(
-        "--melody-length", type=int, default=None, help="steps (note-rnn: 32; agents: their own)"
-    )
+    # The env's settings, with "not given" meaning: an agent's own (note-rnn: the env's default).
+    for name, kind in (("key", str), ("melody_length", int)):
+        field = field_of(EnvConfig, name)
+        text = f"{field.metadata['help']} (note-rnn: default {field.default!r}; agents: their own)"
+        parser.add_argument(
+            flag_of(field), type=kind, default=None, help=text.replace("%", "%%") + DEFAULT_IN_TEXT
+        )
     parser.add_argument(
         "--primer",
         type=int,
@@ -104,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
     import torch  # noqa: PLC0415
 
     from agents.sampling import export_melodies, sample, write_jsonl  # noqa: PLC0415
+    from envs.config import EnvConfig  # noqa: PLC0415
 
     torch.set_num_threads(1)
     sampler, name, key, length, full_primer = load_source(args.agent, args.note_rnn)
@@ -111,15 +117,14 @@ def run(args: argparse.Namespace) -> int:
         raise SequenceTutorError(
             f"--melody-length {args.melody_length}: this agent composes {length} steps"
         )
-    if args.melody_length is not None and args.melody_length < 1:
-        raise SequenceTutorError(f"--melody-length must be >= 1, got {args.melody_length}")
+    check_value(field_of(EnvConfig, "melody_length"), args.melody_length, "--melody-length")
     samples = sample(
         sampler,
         args.n,
         agent=name,
         seed=args.seed,
-        melody_length=length or args.melody_length or 32,
-        key=args.key or key or "C major",
+        melody_length=length or args.melody_length or EnvConfig.melody_length,
+        key=args.key or key or EnvConfig.key,
         primer=args.primer,
         full_primer=full_primer,
         progress=not args.no_progress,

@@ -19,11 +19,19 @@ import argparse
 import dataclasses
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, ClassVar
 
-from pretrain.config import setting
+from agents.config import (
+    ALL_ALGORITHMS,
+    POLICY_GRADIENT_ALGORITHMS,
+    KLControlConfig,
+    check_algo,
+)
+from pretrain.config import flag_of, setting
 from pretrain.errors import SequenceTutorError
 from sequence_tutor.cli.options import (
     add_settings_arguments,
@@ -42,45 +50,28 @@ DESCRIPTION = (
     "an evaluation table into OUT."
 )
 
-PRESETS = {
-    # ~100k steps: the README's first command, minutes on 2 cores.
-    "default": {"steps": 100_000},
-    # rl_tuner / the paper: 1M steps; every other default already is the paper's.
-    "paper": {"steps": 1_000_000},
-}
 # The agent's w is the env's (--note-rnn-weight), not a second flag.
 AGENT_ONLY = ("note_rnn_weight",)
 # Policy-gradient fields the run settings give instead (PPO-KL's envs are --n-envs).
 PG_SKIPPED = ("n_envs",)
-PG_ALGORITHMS = ("rloo", "grpo", "ppo-kl")
 DQN_LABEL = "q/psi/g"
 
 
 def hyper_families() -> dict[str, type]:
     """``{label: hyper-parameter dataclass}``: the DQN family's and each policy gradient's."""
-    from agents.config import KLControlConfig  # noqa: PLC0415
     from agents.policy_gradient.training import config_class  # noqa: PLC0415
 
-    return {DQN_LABEL: KLControlConfig, **{algo: config_class(algo) for algo in PG_ALGORITHMS}}
+    pg = {algo: config_class(algo) for algo in POLICY_GRADIENT_ALGORITHMS}
+    return {DQN_LABEL: KLControlConfig, **pg}
 
 
 def hyper_skip() -> dict[str, tuple[str, ...]]:
-    return {DQN_LABEL: AGENT_ONLY, **{algo: PG_SKIPPED for algo in PG_ALGORITHMS}}
+    return {DQN_LABEL: AGENT_ONLY, **{algo: PG_SKIPPED for algo in POLICY_GRADIENT_ALGORITHMS}}
 
 
 def family_of(algo: str) -> str:
     """The label of ``algo``'s hyper-parameter family."""
-    return algo if algo in PG_ALGORITHMS else DQN_LABEL
-
-
-def check_any_algo(algo: Any, name: str = "--algo") -> str:
-    """``algo`` if it is a DQN or a policy-gradient algorithm, else a one-line error."""
-    from agents.config import ALGORITHMS  # noqa: PLC0415
-
-    if algo not in (*ALGORITHMS, *PG_ALGORITHMS):
-        expected = ", ".join((*ALGORITHMS, *PG_ALGORITHMS))
-        raise SequenceTutorError(f"{name}: unknown algorithm {algo!r} (expected one of {expected})")
-    return algo
+    return algo if algo in POLICY_GRADIENT_ALGORITHMS else DQN_LABEL
 
 
 @dataclass(frozen=True)
@@ -98,15 +89,33 @@ class RunSettings:
         minimum=1,
     )
 
+    #: ``--preset NAME``: the fields each preset sets; every other setting is the paper's in both.
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = MappingProxyType(
+        {
+            # ~100k steps: the README's first command, minutes on 2 cores.
+            "default": MappingProxyType({"steps": 100_000}),
+            # rl_tuner / the paper: 1M steps; every other default already is the paper's.
+            "paper": MappingProxyType({"steps": 1_000_000}),
+        }
+    )
+
+    @classmethod
+    def preset(cls, name: Any) -> Mapping[str, Any]:
+        """The settings of preset ``name``, or a one-line error naming ``--preset``."""
+        if name not in cls.presets:
+            raise SequenceTutorError(
+                f"--preset: unknown preset {name!r} (expected one of {', '.join(cls.presets)})"
+            )
+        return cls.presets[name]
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from agents.config import ALGORITHMS  # noqa: PLC0415
     from envs.config import EnvConfig  # noqa: PLC0415
 
     parser.add_argument(
         "--algo",
         default="psi",
-        metavar="{" + ",".join((*ALGORITHMS, *PG_ALGORITHMS)) + "}",
+        metavar="{" + ",".join(ALL_ALGORITHMS) + "}",
         help="Q-, Psi- or G-learning (KL-control DQN), or RLOO, GRPO, PPO-KL (policy gradient)",
     )
     parser.add_argument(
@@ -122,11 +131,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
     )
-    presets = ", ".join(f"{name}: {values['steps']} steps" for name, values in PRESETS.items())
+    presets = ", ".join(
+        f"{name}: {values['steps']} steps" for name, values in RunSettings.presets.items()
+    )
     parser.add_argument(
         "--preset",
         default="default",
-        metavar="{" + ",".join(PRESETS) + "}",
+        metavar="{" + ",".join(RunSettings.presets) + "}",
         help=f"{presets} (every other setting is the paper's in both)",
     )
     add_settings_arguments(parser, RunSettings)
@@ -149,19 +160,15 @@ def settings_from_args(args: argparse.Namespace) -> dict:
     """The run's settings (what run.json stores), validated."""
     from envs.config import EnvConfig  # noqa: PLC0415
 
-    check_any_algo(args.algo)
-    if args.preset not in PRESETS:
-        raise SequenceTutorError(
-            f"--preset: unknown preset {args.preset!r} (expected one of {', '.join(PRESETS)})"
-        )
-    run = given_settings(RunSettings, args)
-    steps = run.get("steps", PRESETS[args.preset]["steps"])
+    check_algo(args.algo, allowed=ALL_ALGORITHMS, name="--algo")
+    run = {**RunSettings.preset(args.preset), **given_settings(RunSettings, args)}
+    steps = run["steps"]
     for flag, value, minimum in (("--samples", args.samples, 1), ("--export", args.export, 0)):
         if not value >= minimum:
             raise SequenceTutorError(f"{flag} must be >= {minimum}, got {value}")
     hyper = algo_hyperparameters(args)
     n_envs = int(run.get("n_envs", RunSettings.n_envs))
-    if args.algo in PG_ALGORITHMS:
+    if args.algo in POLICY_GRADIENT_ALGORITHMS:
         n_envs, hyper = pg_envs(args.algo, hyper, run.get("n_envs"))
     note_rnn = None
     if args.note_rnn is not None:
@@ -188,8 +195,6 @@ def algo_hyperparameters(args: argparse.Namespace) -> dict:
     flag of another family is a one-line error naming it."""
     families, skip = hyper_families(), hyper_skip()
     family = family_of(args.algo)
-    from pretrain.config import flag_of  # noqa: PLC0415
-
     own = {f.name for f in dataclasses.fields(families[family])} - set(skip[family])
     for label, cls in families.items():
         for field in dataclasses.fields(cls):
@@ -207,7 +212,7 @@ def algo_hyperparameters(args: argparse.Namespace) -> dict:
     hyper = given_settings(families[family], args, skip=skip[family])
     if hyper.get("exploration") == "egreedy" and args.algo != "q":
         raise SequenceTutorError("--exploration egreedy is for --algo q only")
-    if args.algo in PG_ALGORITHMS:
+    if args.algo in POLICY_GRADIENT_ALGORITHMS:
         from agents.policy_gradient.training import config_class  # noqa: PLC0415
 
         config_class(args.algo)(**hyper)  # combinations (--minibatches must divide ...) now
@@ -244,14 +249,11 @@ def check_stored_settings(settings: Any) -> None:
     """Raise ``ValueError`` unless ``settings`` (read from run.json) has the shape
     :func:`settings_from_args` gives: it names output files (``algo``) and reaches SB3's
     constructor (``hyperparameters``), so nothing else may come from a file."""
-    from agents.config import ALGORITHMS  # noqa: PLC0415
     from envs.config import EnvConfig  # noqa: PLC0415
 
     if not isinstance(settings, dict):
         raise ValueError("expected a JSON object")
-    algorithms = (*ALGORITHMS, *PG_ALGORITHMS)
-    if settings.get("algo") not in algorithms:
-        raise ValueError(f"algo {settings.get('algo')!r} is not one of {algorithms}")
+    check_algo(settings.get("algo"), allowed=ALL_ALGORITHMS)
     for name, top in (("steps", 10**12), ("n_envs", 1024), ("checkpoint_every", 10**12)):
         value = settings.get(name)
         if type(value) is not int or not 1 <= value <= top:
@@ -262,7 +264,7 @@ def check_stored_settings(settings: Any) -> None:
         raise ValueError("note_rnn must be a checkpoint path or null")
     family = family_of(settings["algo"])
     check_stored(hyper_families()[family], settings.get("hyperparameters"), "hyperparameters")
-    if settings["algo"] in PG_ALGORITHMS:
+    if settings["algo"] in POLICY_GRADIENT_ALGORITHMS:
         from agents.policy_gradient.training import config_class  # noqa: PLC0415
 
         try:
@@ -351,7 +353,7 @@ def train(
     from pretrain.atomic_write import atomic_write_text  # noqa: PLC0415
 
     torch.set_num_threads(1)  # one thread per process: 2-thread LSTM calls stall on busy machines
-    if settings["algo"] in PG_ALGORITHMS:
+    if settings["algo"] in POLICY_GRADIENT_ALGORITHMS:
         return train_policy_gradient(
             settings, out, resume=resume, progress=progress, samples=samples, export=export
         )
@@ -586,6 +588,7 @@ def report(
         sample,
         write_jsonl,
     )
+    from envs.config import EnvConfig  # noqa: PLC0415
     from sequence_tutor.evaluation.piano_roll import plot_piano_rolls  # noqa: PLC0415
     from sequence_tutor.evaluation.table1 import (  # noqa: PLC0415
         evaluate_samples,
@@ -594,11 +597,11 @@ def report(
         write_tables,
     )
 
-    env_kwargs = settings["env_kwargs"]
+    env = EnvConfig(**settings["env_kwargs"])  # the run's env settings, the defaults filled in
     common = {
         "seed": settings["seed"],
-        "melody_length": int(env_kwargs.get("melody_length", 32)),
-        "key": env_kwargs.get("key", "C major"),
+        "melody_length": int(env.melody_length),
+        "key": env.key,
         "progress": progress,
     }
     note_rnn = resolve_note_rnn(settings.get("note_rnn"))
@@ -611,10 +614,13 @@ def report(
         if export:
             export_melodies(s, out / "midi", "mid", count=export)
             export_melodies(s, out / "musicxml", "musicxml", count=export)
-    weight = float(env_kwargs.get("note_rnn_weight", 1.0))
-    scale = float(env_kwargs.get("reward_scale", 0.5))
     evaluations = [
-        evaluate_samples(s, note_rnn, reward_scale=scale, note_rnn_weight=weight)
+        evaluate_samples(
+            s,
+            note_rnn,
+            reward_scale=float(env.reward_scale),
+            note_rnn_weight=float(env.note_rnn_weight),
+        )
         for s in (rnn_samples, agent_samples)
     ]
     md, csv_path = write_tables(evaluations, out)
