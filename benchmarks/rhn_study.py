@@ -18,6 +18,11 @@ study continues where it stopped. Then it writes the table (``--table``), the cu
 
     nice -n 10 python benchmarks/rhn_study.py --tokens 12000000 --seeds 0 1 2 --depths 1 3 5 10
     python benchmarks/rhn_study.py --report-only      # redraw the table and plots from the JSONs
+    python benchmarks/rhn_study.py --readme           # print the README's two tables, nothing else
+
+``--readme`` trains nothing and writes nothing: it prints, from the JSONs in ``--out``, the summary
+table and the per-seed curve table that the README's "The RHN study" holds verbatim (a test checks
+that it does).
 """
 
 from __future__ import annotations
@@ -153,11 +158,14 @@ def _group(records: list[dict]) -> dict[tuple[str, int], list[dict]]:
     )
 
 
-def _spread(values: list[float], digits: int = 3) -> str:
-    median = statistics.median(values)
+def _spread(values: list[float], digits: int = 3, bold: bool = False) -> str:
+    """The median (in bold if ``bold``), then the min–max over seeds when there are several."""
+    median = f"{statistics.median(values):.{digits}f}"
+    if bold:
+        median = f"**{median}**"
     if len(values) == 1:
-        return f"{median:.{digits}f}"
-    return f"{median:.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+        return median
+    return f"{median} ({min(values):.{digits}f}–{max(values):.{digits}f})"
 
 
 REACH_LOSS = 1.0  # nats per token (perplexity e = 2.72): how soon a model gets there
@@ -250,7 +258,116 @@ def write_table(records: list[dict], path: Path, command: str) -> None:
             f"| {_label(kind, depth, group[0]['hidden'])} | "
             f"{' / '.join(f'{v:.2f}' for v in change)} | {gates} |"
         )
+    lines += [
+        "",
+        "## Per seed, along the validation curves",
+        "",
+        curve_table(records),
+        "",
+        "*below the LSTM / the other model of its depth*: validations at which the run's loss is "
+        "lower than that of the LSTM (of the DT-RNN for an RHN, of the RHN for a DT-RNN) with the "
+        f"same seed at the same step; *fall*: minus the least-squares slope of the validation "
+        f"loss over the last {FALL_POINTS} validations ({FALL_POINTS - 1} intervals), of the "
+        "median curve over seeds and of each seed. The same command with `--readme` prints this "
+        "table and the README's summary table from the same JSONs, training nothing.",
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+FALL_POINTS = 4  # the fall rate is fitted over the last four validations (three intervals)
+
+
+def _losses(record: dict) -> list[float]:
+    return [p["loss"] for p in record["curve"]]
+
+
+def _validations_below(record: dict, other: dict | None) -> str:
+    """How many validations of ``record`` have a lower loss than ``other``'s at the same step."""
+    if other is None:
+        return "–"
+    return str(sum(a < b for a, b in zip(_losses(record), _losses(other), strict=True)))
+
+
+def _fall_rate(tokens: list[float], losses: list[float]) -> str:
+    """Minus the least-squares slope of loss against training tokens over the last
+    ``FALL_POINTS`` validations, in nats per million tokens (positive: still falling)."""
+    x = np.asarray(tokens[-FALL_POINTS:], dtype=float) / 1e6
+    y = np.asarray(losses[-FALL_POINTS:], dtype=float)
+    return f"{round(-float(np.polyfit(x, y, 1)[0]), 3) + 0.0:.3f}"  # + 0.0: no "-0.000"
+
+
+def curve_table(records: list[dict]) -> str:
+    """One row per model and depth, one value per seed: where the validation loss ends, its range,
+    how often it is below the LSTM and below the other deep-transition model of its depth (same
+    seed, same step), and how fast it still falls at the end (median curve, then per seed)."""
+    groups = _group(records)
+    by_run = {(r["kind"], r["depth"], r["seed"]): r for r in records}
+    seeds = sorted({r["seed"] for r in records})
+    validations = statistics.median(len(r["curve"]) for r in records)
+    lines = [
+        f"| model | final loss, seeds {' / '.join(map(str, seeds))} | lowest–highest loss | "
+        f"validations (of {validations:g}) below the LSTM | below the other model of its depth | "
+        f"fall over the last {FALL_POINTS} validations, nats / M tokens: median curve (per seed) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for (kind, depth), group in groups.items():
+        group = sorted(group, key=lambda r: r["seed"])
+        other = {"dtrnn": "rhn", "rhn": "dtrnn"}.get(kind)
+        lstm = [None if kind == "lstm" else by_run.get(("lstm", 1, r["seed"])) for r in group]
+        rival = [by_run.get((other, depth, r["seed"])) for r in group]
+        points = min(len(r["curve"]) for r in group)
+        median_tokens = np.median(
+            [[p["train_tokens"] for p in r["curve"][:points]] for r in group], 0
+        )
+        median_loss = np.median([_losses(r)[:points] for r in group], axis=0)
+        per_seed = " / ".join(
+            _fall_rate([p["train_tokens"] for p in r["curve"]], _losses(r)) for r in group
+        )
+        lines.append(
+            f"| {_label(kind, depth, group[0]['hidden'])} | "
+            + " / ".join(f"{_losses(r)[-1]:.3f}" for r in group)
+            + " | "
+            + " / ".join(f"{min(_losses(r)):.3f}–{max(_losses(r)):.3f}" for r in group)
+            + " | "
+            + " / ".join(_validations_below(r, o) for r, o in zip(group, lstm, strict=True))
+            + " | "
+            + " / ".join(_validations_below(r, o) for r, o in zip(group, rival, strict=True))
+            + f" | {_fall_rate(list(median_tokens), list(median_loss))} ({per_seed}) |"
+        )
+    return "\n".join(lines)
+
+
+def readme_table(records: list[dict]) -> str:
+    """The summary table of the README's "The RHN study" (medians over seeds, min–max)."""
+    groups = _group(records)
+    vocab_size = records[0]["model_config"]["vocab_size"]
+    budget = f"{lstm_parameters(LSTM_REFERENCE_HIDDEN, vocab_size):,}".replace(",", " ")
+    tokens = statistics.median(r["final"]["train_tokens"] for r in records) / 1e6
+    best = min(statistics.median(r["final"]["perplexity"] for r in g) for g in groups.values())
+    # the lowest median perplexity is printed in bold
+    lines = [
+        f"| model (≤ {budget} parameters) | valid accuracy | non-hold accuracy | "
+        f"perplexity at {tokens:.1f} M tokens | M tokens to loss ≤ {REACH_LOSS:g} nat | "
+        "tokens / CPU-s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for (kind, depth), group in groups.items():
+        perplexities = [r["final"]["perplexity"] for r in group]
+        perplexity = _spread(perplexities, bold=statistics.median(perplexities) == best)
+        label = _label(kind, depth, group[0]["hidden"])
+        lines.append(
+            f"| {label}{' (tanh RNN)' if kind == 'dtrnn' and depth == 1 else ''} | "
+            f"{_spread([r['final']['accuracy'] for r in group])} | "
+            f"{_spread([r['final']['nonhold_accuracy'] for r in group])} | {perplexity} | "
+            f"{_time_to_reach(group, 'train_tokens', 1e6, 1)} | "
+            f"{statistics.median(r['tokens_per_cpu_second'] for r in group) / 1e3:.0f}k |"
+        )
+    return "\n".join(lines)
+
+
+def readme_report(records: list[dict]) -> str:
+    """What ``--readme`` prints: the summary table, then the per-seed curve table."""
+    return readme_table(records) + "\n\n" + curve_table(records) + "\n"
 
 
 def _style(kind: str, depth: int, depths: list[int]):
@@ -389,6 +506,18 @@ def plot_micro_layers(records: list[dict], path: Path) -> None:
 # --------------------------------------------------------------------------- main
 
 
+def load_records(
+    out: Path, seeds: list[int], depths: list[int], models: list[str] | tuple[str, ...]
+) -> list[dict]:
+    """The run JSONs in ``out`` of the study with these seeds, depths and models."""
+    wanted = {
+        run_name(c.kind, c.depth if c.kind != "lstm" else 1, s)
+        for c in study_configs(depths, DEFAULT_VOCABULARY.size, tuple(models))
+        for s in seeds
+    }
+    return [json.loads(p.read_text()) for p in sorted(out.glob("*.json")) if p.stem in wanted]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -409,10 +538,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=None, help="melody folder (default corpus)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="corpus cache folder")
     parser.add_argument("--report-only", action="store_true", help="no training, redraw only")
+    parser.add_argument(
+        "--readme",
+        action="store_true",
+        help="no training, no files: print the README's tables from the run JSONs in --out",
+    )
     args = parser.parse_args(argv)
     if args.tokens < 1 or any(d < 1 for d in args.depths) or args.validations < 1:
         parser.error("--tokens, --depths and --validations must be >= 1")
     torch.set_num_threads(1)
+    if args.readme:
+        records = load_records(args.out, args.seeds, args.depths, args.models)
+        if not records:
+            parser.error(f"{args.out}: no run JSON to report")
+        print(readme_report(records), end="")
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
         from pretrain.corpus import load_corpus  # noqa: PLC0415
@@ -444,14 +584,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"({time.monotonic() - start:.0f} s)",
                     flush=True,
                 )
-    wanted = {
-        run_name(c.kind, c.depth if c.kind != "lstm" else 1, s)
-        for c in study_configs(args.depths, DEFAULT_VOCABULARY.size, tuple(args.models))
-        for s in args.seeds
-    }
-    records = [
-        json.loads(p.read_text()) for p in sorted(args.out.glob("*.json")) if p.stem in wanted
-    ]
+    records = load_records(args.out, args.seeds, args.depths, args.models)
     if not records:
         parser.error(f"{args.out}: no run JSON to report")
     command = (

@@ -13,6 +13,7 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 from agents.agent_file import load_agent_policy
+from agents.policy_gradient.training import load_pg_sampler
 from envs import SequenceTutorEnv  # importing envs registers SequenceTutor-v0
 from pretrain.checkpoint import save_note_rnn
 from pretrain.dtrnn import DTRNNNoteRNN
@@ -106,6 +107,46 @@ def test_train_with_a_dtrnn_note_rnn_then_sample(tmp_path, capsys):
         == 0
     )
     assert len(note_rnn_samples.read_text().splitlines()) == 5
+
+
+# Each algorithm's smallest run: melodies of 8 steps, a few dozen env steps, no MIDI export.
+TINY_T = 8
+TINY_RUNS = {
+    "q": ["--steps", "48", "--learning-starts", "16", "--batch-size", "8"],
+    "g": ["--steps", "48", "--learning-starts", "16", "--batch-size", "8"],
+    "rloo": ["--steps", "32", "--k", "2", "--num-primers", "2"],  # 4 x 8 = 32 steps a batch
+    "grpo": ["--steps", "32", "--k", "2", "--num-primers", "2"],
+    "ppo-kl": ["--steps", "32", "--n-envs", "2", "--n-steps", "16", "--batch-size", "16"],
+}
+
+
+@pytest.mark.parametrize("algo", sorted(TINY_RUNS))
+def test_every_algo_trains_a_dtrnn_note_rnn_then_samples(algo, tmp_path, capsys):
+    dtrnn_checkpoint(tmp_path / "dt", hidden=8, depth=2)
+    out = tmp_path / "run"
+    argv = [
+        "train", "--algo", algo, "--note-rnn", str(tmp_path / "dt.safetensors"),
+        "--melody-length", str(TINY_T), "--samples", "4", "--export", "0", "--no-progress",
+        "--out", str(out), *TINY_RUNS[algo],
+    ]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    steps = TINY_RUNS[algo][1]
+    assert f"trained {algo} for {steps} steps" in capsys.readouterr().out
+    saved = json.loads((out / "agent.json").read_text())
+    assert saved["algo"] == algo and saved["note_rnn_config"]["kind"] == "dtrnn"
+    assert saved["note_rnn_config"]["depth"] == 2 and saved["note_rnn_config"]["hidden_size"] == 8
+    if algo in ("q", "g"):
+        policy, _ = load_agent_policy(out)
+        rnn = policy.q_net.rnn
+    else:
+        rnn = load_pg_sampler(out)[0].actor.rnn
+    assert isinstance(rnn, DTRNNNoteRNN) and rnn.config.depth == 2
+    samples = tmp_path / "s.jsonl"
+    assert main(["sample", "--agent", str(out), "--n", "3", "--out", str(samples)]) == 0
+    lines = [json.loads(line) for line in samples.read_text().splitlines()]
+    assert [line["agent"] for line in lines] == [algo] * 3
+    assert all(len(line["tokens"]) == TINY_T for line in lines)
+    assert all(0 <= t < 38 for line in lines for t in line["tokens"])
 
 
 @pytest.mark.parametrize(

@@ -143,6 +143,8 @@ def test_pretrain_dtrnn_writes_a_checkpoint_and_micro_layer_logs(data_folder, tm
             ["--model", "dtrnn", "--layers", "2"],
             "--layers applies to --model lstm only (the dtrnn has --depth)",
         ),
+        (["--model", "dtrnn", "--depth", "65"], "--depth 65: expected at most 64"),
+        (["--model", "rhn", "--depth", "65"], "--depth 65: expected at most 64"),
         (["--resume", "--overwrite"], "--resume and --overwrite: choose one"),
     ],
 )

@@ -79,3 +79,28 @@ def test_tiny_study_writes_runs_table_and_plots_and_resumes(tmp_path, capsys):
     with pytest.raises(SystemExit):
         rhn_study.main([*argv[:1], "30000", *argv[2:]])
     assert "made with other settings" in capsys.readouterr().err
+
+
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_holds_the_tables_printed_from_the_committed_runs(tmp_path, capsys):
+    """The README's RHN-study tables are the verbatim output of ``rhn_study.py --readme``."""
+    out = _ROOT / "benchmarks" / "rhn_study"
+    records = rhn_study.load_records(out, [0, 1, 2], [1, 3, 5, 10], ["lstm", "dtrnn", "rhn"])
+    assert len(records) == 27
+    readme = (_ROOT / "README.md").read_text(encoding="utf-8")
+    assert "python benchmarks/rhn_study.py --readme" in readme
+    for table in (rhn_study.readme_table(records), rhn_study.curve_table(records)):
+        assert table.count("\n") >= 10 and table in readme
+    before = sorted(p.name for p in out.iterdir())
+    assert rhn_study.main(["--readme", "--out", str(out), "--table", str(tmp_path / "t.md")]) == 0
+    assert capsys.readouterr().out == rhn_study.readme_report(records)
+    assert sorted(p.name for p in out.iterdir()) == before and not (tmp_path / "t.md").exists()
+    # The learning-rate 1e-3 numbers the README quotes come from the same command.
+    low_lr = rhn_study.load_records(
+        _ROOT / "benchmarks" / "rhn_study_lr1e-3", [0], [3, 10], ["dtrnn", "rhn"]
+    )
+    table = rhn_study.readme_table(low_lr)
+    for number in ("3.376", "4.756", "2.803"):
+        assert f"| {number} |" in table.replace("**", "") and number in readme
