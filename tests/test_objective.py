@@ -11,6 +11,7 @@ from agents.policy import resolve_note_rnn
 from agents.policy_gradient.actor import NoteRNNActor
 from pretrain.errors import SequenceTutorError
 from sequence_tutor.evaluation.objective import (
+    action_distribution,
     check_probabilities,
     measure_objective,
     prior_log_probs,
@@ -114,4 +115,58 @@ def test_sb3_actor_critic_baselines_expose_their_categorical_distribution():
     model = PPO("MlpPolicy", gym.make("SequenceTutor-v0"), n_steps=64, seed=0, device="cpu")
     est = measure_objective(model, 8, seed=0, name="ppo")
     assert np.isfinite(est.kl) and est.kl > 0  # an untrained MLP is far from the Note RNN
+    assert est.J == pytest.approx(est.theory - est.kl)
+
+
+def test_maskable_ppo_exposes_its_categorical_distribution():
+    import gymnasium as gym
+    from sb3_contrib import MaskablePPO
+
+    import envs  # noqa: F401
+
+    env = gym.make("SequenceTutor-v0")
+    model = MaskablePPO("MlpPolicy", env, n_steps=64, seed=0, device="cpu")
+    obs, _ = env.reset(seed=0)
+    probs = action_distribution(model)(obs[None])
+    with torch.no_grad():
+        logits = model.policy.action_net(
+            model.policy.mlp_extractor.forward_actor(
+                model.policy.extract_features(model.policy.obs_to_tensor(obs[None])[0])
+            )
+        )
+    np.testing.assert_allclose(probs, torch.softmax(logits.double(), -1).numpy(), atol=1e-6)
+    est = measure_objective(model, 8, seed=0, name="maskable-ppo")
+    assert np.isfinite(est.kl) and est.kl > 0
+    assert est.J == pytest.approx(est.theory - est.kl)
+
+
+def test_recurrent_ppo_carries_its_lstm_state_along_each_composition():
+    """The distribution of RecurrentPPO depends on its LSTM state: its argmax along a composition
+    is the action RecurrentPPO's own deterministic predict takes with the state it carries."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401
+    from sequence_tutor.benchmark.agent_factories import _sb3_baseline
+
+    env = gym.make("SequenceTutor-v0", melody_length=12)
+    model = _sb3_baseline(  # the benchmark's recurrent-ppo
+        "recurrent-ppo", env, seed=0, tensorboard_log=None, hyperparams={}, steps=32
+    )
+    with torch.no_grad():  # a visible dependence on the state
+        for parameter in model.policy.lstm_actor.parameters():
+            parameter.mul_(4.0)
+    distribution = action_distribution(model)
+    for episode in range(2):  # the state is reset at the second composition's first step
+        obs, _ = env.reset(seed=episode)
+        state, start = None, np.array([True])
+        for _ in range(12):
+            probs = distribution(obs[None])
+            action, state = model.predict(obs, state=state, episode_start=start, deterministic=True)
+            assert int(np.argmax(probs[0])) == int(action)
+            obs, *_ = env.step(int(action))
+            start = np.array([False])
+    est = measure_objective(
+        model, 8, seed=0, name="recurrent-ppo", env_kwargs={"melody_length": 12}
+    )
+    assert np.isfinite(est.kl) and est.kl > 0
     assert est.J == pytest.approx(est.theory - est.kl)

@@ -21,7 +21,8 @@ of observations ``[B, 1 + T]`` in, probabilities ``[B, 38]`` out: the policy-gra
 any user agent that defines it), the Boltzmann policy of a KL-control DQN
 (:class:`~agents.policy.NoteRNNPolicy`: softmax of Q, Ψ or G + log p, the distribution
 ``sequence-tutor sample`` draws from), or an SB3 actor-critic policy's categorical distribution
-(PPO, A2C). With a distribution the compositions are sampled from it (so the KL is the one of
+(PPO, A2C, and sb3-contrib's MaskablePPO and RecurrentPPO, whose LSTM state is carried along
+each composition). With a distribution the compositions are sampled from it (so the KL is the one of
 the compositions measured); without one (e.g. SB3's DQN, a user agent with ``predict`` only) they
 come from ``predict(obs, deterministic=False)`` and ``kl``, ``J`` and ``log_pi`` are NaN ("not
 available"). User-supplied probabilities are validated: wrong shape, NaN, negative entries or
@@ -109,17 +110,71 @@ def _note_rnn_policy(agent: Any):
     return policy if isinstance(policy, NoteRNNPolicy) else None
 
 
-def _actor_critic_policy(agent: Any):
+def _sb3_policy(agent: Any):
+    """The SB3 (or sb3-contrib) policy of ``agent`` (or ``agent`` itself), or None."""
+    from stable_baselines3.common.policies import BasePolicy  # noqa: PLC0415
+
+    policy = agent if isinstance(agent, BasePolicy) else getattr(agent, "policy", None)
+    return policy if isinstance(policy, BasePolicy) else None
+
+
+def _probabilities(distribution: Any) -> np.ndarray:
+    probs = getattr(getattr(distribution, "distribution", None), "probs", None)
+    if probs is None:
+        raise SequenceTutorError("the SB3 policy's action distribution is not categorical")
+    return probs.double().cpu().numpy()
+
+
+def _recurrent_categorical(policy: Any) -> Distribution:
+    """sb3-contrib's RecurrentPPO: its distribution depends on the LSTM state, carried here from
+    call to call and reset where an observation holds no action yet (a new composition)."""
+    pad = int(policy.observation_space.nvec[1]) - 1
+    layers, _, hidden = policy.lstm_hidden_state_shape
+    carried: dict[str, Any] = {"states": None}
+
+    @torch.no_grad()
+    def categorical(obs: np.ndarray) -> np.ndarray:
+        tensor, _ = policy.obs_to_tensor(obs)
+        count = len(obs)
+        starts = np.asarray(obs)[:, 1] == pad  # nothing composed yet
+        states = carried["states"]
+        if states is None or states[0].shape[1] != count:
+            zeros = torch.zeros((layers, count, hidden), device=policy.device)
+            states = (zeros, zeros.clone())
+        starts_tensor = torch.as_tensor(starts, dtype=torch.float32, device=policy.device)
+        distribution, carried["states"] = policy.get_distribution(tensor, states, starts_tensor)
+        return _probabilities(distribution)
+
+    return categorical
+
+
+def _sb3_categorical(agent: Any) -> Distribution | None:
+    """The categorical distribution of an SB3 actor-critic policy (PPO, A2C), of sb3-contrib's
+    MaskablePPO (every action of this env is legal) or RecurrentPPO; None for others."""
     from stable_baselines3.common.policies import ActorCriticPolicy  # noqa: PLC0415
 
-    if isinstance(agent, ActorCriticPolicy):
-        return agent
-    policy = getattr(agent, "policy", None)
-    return policy if isinstance(policy, ActorCriticPolicy) else None
+    policy = _sb3_policy(agent)
+    kind = type(policy).__mro__
+    names = {f"{cls.__module__}.{cls.__qualname__}" for cls in kind}
+    if "sb3_contrib.common.recurrent.policies.RecurrentActorCriticPolicy" in names:
+        return _recurrent_categorical(policy)
+    maskable = "sb3_contrib.common.maskable.policies.MaskableActorCriticPolicy" in names
+    if not (maskable or isinstance(policy, ActorCriticPolicy)):
+        return None
+
+    @torch.no_grad()
+    def categorical(obs: np.ndarray) -> np.ndarray:
+        tensor, _ = policy.obs_to_tensor(obs)
+        return _probabilities(policy.get_distribution(tensor))
+
+    return categorical
 
 
 def action_distribution(agent: Any) -> Distribution | None:
-    """``obs [B, 1 + T] -> π(· | s) [B, V]`` for ``agent``, or None if it exposes none."""
+    """``obs [B, 1 + T] -> π(· | s) [B, V]`` for ``agent``, or None if it exposes none.
+
+    A recurrent agent's distribution is stateful: call it once per step of lock-step
+    compositions, from their first step."""
     if callable(getattr(agent, "action_probabilities", None)):
         return agent.action_probabilities
     policy = _note_rnn_policy(agent)
@@ -131,20 +186,7 @@ def action_distribution(agent: Any) -> Distribution | None:
             return torch.softmax(logits.double(), dim=-1).numpy()
 
         return boltzmann
-    actor_critic = _actor_critic_policy(agent)
-    if actor_critic is not None:
-
-        @torch.no_grad()
-        def categorical(obs: np.ndarray) -> np.ndarray:
-            tensor, _ = actor_critic.obs_to_tensor(obs)
-            distribution = actor_critic.get_distribution(tensor).distribution
-            probs = getattr(distribution, "probs", None)
-            if probs is None:
-                raise SequenceTutorError("the SB3 policy's action distribution is not categorical")
-            return probs.double().cpu().numpy()
-
-        return categorical
-    return None
+    return _sb3_categorical(agent)
 
 
 def check_probabilities(probs: Any, batch: int, actions: int, name: str) -> np.ndarray:
