@@ -68,6 +68,18 @@ def _midi_of(pitch_name: str) -> int:
     return pitch.Pitch(pitch_name).midi
 
 
+def _note_midi(pitch_name: str, source: str) -> int:
+    """The MIDI number of a pitch name from the file; music21 failing to read it (an
+    ``AccidentalException`` on ``^#n``, say) makes the tune unreadable, like a failed parse."""
+    try:
+        return _midi_of(pitch_name)
+    except Exception as error:  # music21 raises several types on a malformed pitch name
+        raise MelodyError(
+            "unreadable",
+            f"{source}: pitch {pitch_name!r} not readable ({type(error).__name__}: {error})",
+        ) from error
+
+
 _SHARED_KEYS: dict = {}
 _SHARED_METERS: dict = {}
 
@@ -150,7 +162,7 @@ def abc_tune_melody(text: str, *, source: str = "ABC tune") -> Melody:
         if isinstance(token, abcFormat.ABCChord):
             if not token.subTokens:
                 continue
-            pitches = {_midi_of(sub.pitchName) for sub in token.subTokens}
+            pitches = {_note_midi(sub.pitchName, source) for sub in token.subTokens}
             if len(pitches) != 1:
                 raise MelodyError(
                     "polyphonic", f"{source}: a chord of {len(pitches)} notes at beat {offset:g}"
@@ -160,7 +172,7 @@ def abc_tune_melody(text: str, *, source: str = "ABC tune") -> Melody:
                 events.append((offset, duration, pitches.pop(), False))
         elif not token.isRest and token.pitchName is not None and duration > 0:
             tied = token.tie in ("stop", "continue")
-            events.append((offset, duration, _midi_of(token.pitchName), tied))
+            events.append((offset, duration, _note_midi(token.pitchName, source), tied))
         offset += max(duration, 0.0)
     return build_melody(events, offset, source=source)
 

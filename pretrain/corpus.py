@@ -367,13 +367,14 @@ def _tokenise(task: tuple[str, str, str, int, int, str]) -> tuple[bytes | None, 
     reason, whether grid quantisation moved or dropped notes)."""
     kind, name, payload, min_pitch, num_pitches, off_grid = task
     vocabulary = Vocabulary(min_pitch, num_pitches)
+    # Only a MelodyError is a skip. The third-party parse calls (music21's ABC tokenizer, its
+    # MIDI reader, converter.parse) turn any error of theirs into MelodyError("unreadable") where
+    # they are made (pretrain.abc_reader._handler, pretrain.tokenizer); anything else raised here
+    # comes from our own extraction code (abc_tune_melody's token loop, build_melody,
+    # melody_from_stream, _midi_melody, normalise_melody, melody_tokens): a bug, which must fail
+    # the build loudly instead of being counted as an unreadable tune.
     try:
         melody = _parse(kind, name, payload)
-    except MelodyError as error:
-        return None, error.reason, False
-    except Exception:  # music21 failing on one odd file must not sink the corpus
-        return None, "unreadable", False
-    try:  # our own code from here on: only a documented MelodyError is a skip, a bug fails loudly
         melody = normalise_melody(melody, vocabulary).trimmed()
         stats: dict[str, int] = {}
         tokens = melody_tokens(melody, vocabulary, STEPS_PER_QUARTER, source=name, stats=stats)

@@ -56,6 +56,14 @@ T:No default length
 K:C
 c/0 d e|]
 """
+# music21 tokenizes ^=C but cannot read back the pitch name it gives it ('C#n4'): the file's fault
+BAD_ACCIDENTAL_TUNE = """X:7
+T:Sharp and natural
+M:4/4
+L:1/4
+K:C
+C D ^=E F|]
+"""
 EMPTY_TUNE = """X:5
 T:Nothing
 M:4/4
@@ -149,6 +157,7 @@ def test_abc_skip_reasons():
     for tune, reason in [
         (CHORD_TUNE, "polyphonic"),
         (BROKEN_TUNE, "unreadable"),
+        (BAD_ACCIDENTAL_TUNE, "unreadable"),
         (EMPTY_TUNE, "empty"),
     ]:
         with pytest.raises(MelodyError) as error:
@@ -237,18 +246,40 @@ def test_load_corpus_from_folder_counts_kept_and_skipped(mixed_folder, tmp_path)
     assert len(corpus.hash) == 64
 
 
+@pytest.mark.parametrize(
+    "module, name",
+    [
+        ("pretrain.corpus", "normalise_melody"),
+        ("pretrain.corpus", "melody_tokens"),
+        ("pretrain.abc_reader", "build_melody"),  # the end of abc_tune_melody
+        ("pretrain.abc_reader", "_note_midi"),  # inside abc_tune_melody's token loop
+        ("pretrain.tokenizer", "build_melody"),  # the end of _midi_melody
+        ("pretrain.tokenizer", "_midi_melody"),
+        ("pretrain.tokenizer", "melody_from_stream"),  # MusicXML after music21's parse
+    ],
+)
 def test_a_bug_in_our_own_code_fails_the_build_instead_of_counting_tunes_unreadable(
-    mixed_folder, tmp_path, monkeypatch
+    module, name, mixed_folder, tmp_path, monkeypatch
 ):
-    import pretrain.corpus as corpus_module
+    """Only the parse of a file may be counted unreadable: an exception from our own
+    extraction code (the folder has ABC, MIDI and MusicXML, so every path runs) fails loudly."""
+    import importlib
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug of ours")
 
-    monkeypatch.setattr(corpus_module, "normalise_melody", broken)
+    monkeypatch.setattr(importlib.import_module(module), name, broken)
     with pytest.raises(RuntimeError, match="a bug of ours"):
         load_corpus(mixed_folder, cache_dir=tmp_path / "cache", progress=False, workers=1)
     assert not list((tmp_path / "cache").glob("*.npz"))
+
+
+def test_a_pitch_music21_cannot_read_counts_its_tune_unreadable(tmp_path):
+    folder = tmp_path / "melodies"
+    folder.mkdir()
+    (folder / "tunes.abc").write_text(_tunes_text(G_MAJOR_TUNE, BAD_ACCIDENTAL_TUNE))
+    corpus = load_corpus(folder, cache_dir=tmp_path / "cache", progress=False, workers=1)
+    assert corpus.report.kept == 1 and corpus.report.skipped == {"unreadable": 1}
 
 
 def test_cache_hit_is_identical_and_fast(mixed_folder, tmp_path):

@@ -20,6 +20,7 @@ import torch
 from gymnasium.utils.env_checker import data_equivalence
 
 import envs  # noqa: F401 (registers SequenceTutor-v0)
+import pretrain.rhn  # noqa: F401 (ours: an import error in it must fail these tests, not skip them)
 from pretrain.checkpoint import save_note_rnn
 from pretrain.models import NoteRNNConfig, build_note_rnn
 from rewards import RewardRNN
@@ -119,7 +120,6 @@ def test_vector_env_copies_continue_bit_identically(copier, backend, mode):
 
 @pytest.mark.parametrize("copier", sorted(COPIERS))
 def test_rhn_reward_rnn_copies(copier, tmp_path):
-    pytest.importorskip("pretrain.rhn")
     torch.manual_seed(0)
     save_note_rnn(
         build_note_rnn(NoteRNNConfig(kind="rhn", hidden_size=16, depth=2)), tmp_path / "r"

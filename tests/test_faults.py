@@ -233,41 +233,50 @@ def test_disk_fills_mid_run_on_a_real_tmpfs(tmpfs, tmp_path):
 
 @pytest.mark.slow
 def test_kill9_during_train_keeps_a_complete_checkpoint_and_resumes(tmp_path):
-    """SIGKILL ``sequence-tutor train`` at random moments: ``latest.json`` always names a complete
-    checkpoint, at most one checkpoint interval is lost, and ``--resume`` finishes the run with
-    exactly the weights of an uninterrupted run of the same seed."""
+    """SIGKILL ``sequence-tutor train`` right after its first checkpoint, then at random moments:
+    ``latest.json`` always names a complete checkpoint, at most one checkpoint interval is lost,
+    and ``--resume`` finishes the run with exactly the weights of an uninterrupted run of the
+    same seed."""
     from tests.security.cli_cases import warm_imports  # noqa: PLC0415
 
     warm_imports()
     reference = tmp_path / "reference"
     started = time.monotonic()
     assert runs.wait(runs.fork_call(runs.run_train, reference)) == 0
-    # Kill at random fractions of a whole run's duration (measured here, so the kills land
-    # inside the run on a fast idle machine and on a loaded one alike): the first two kills
-    # always come before the run could finish, later ones may find it done.
+    # The first kill comes right after the run's first checkpoint, so one restart surely
+    # continues from the middle of the run. The others come at random fractions of a whole run's
+    # duration (measured here, so the kills land inside the run on a fast idle machine and on a
+    # loaded one alike): the first of them always comes before the run could finish, later ones
+    # may find it done.
     duration = time.monotonic() - started
     out = tmp_path / "run"
     rng = random.Random(7)
     killed = 0
-    resumed_from = []  # the checkpoint step each restart continued from
-    for _ in range(4):
+    resumed_from = []  # the checkpoint step each restart continued from (None: from scratch)
+    for attempt in range(5):
         pid = runs.fork_call(runs.run_train, out)
-        killed += runs.kill_at(pid, rng.uniform(0.05, 0.4) * duration)
+        if attempt == 0:
+            killed += runs.kill_after_checkpoint(pid, out)
+        else:
+            killed += runs.kill_at(pid, rng.uniform(0.05, 0.4) * duration)
         found = runs.inspect_train_out(out)
         if found["latest"] is not None:
             assert found["newest"] - found["latest"] <= runs.TRAIN_INTERVAL
         resumed_from.append(found["latest"])
     assert killed >= 2
     assert runs.wait(runs.fork_call(runs.run_train, out)) == 0
-    # Else every restart began from scratch and bit-identity would prove nothing about resuming.
-    assert any(step for step in resumed_from), resumed_from
+    # A restart from a checkpoint before the end, with training left to do: else every restart
+    # began from scratch or from the finished run, and bit-identity would prove nothing about
+    # resuming mid-run.
+    mid_run = [step for step in resumed_from if step is not None and 0 < step < runs.TRAIN_STEPS]
+    assert mid_run, resumed_from
     import torch  # noqa: PLC0415
     from safetensors.torch import load_file  # noqa: PLC0415
 
     from agents.agent_file import load_agent_policy  # noqa: PLC0415
 
     _, meta = load_agent_policy(out)
-    assert meta["num_timesteps"] >= 768
+    assert meta["num_timesteps"] >= runs.TRAIN_STEPS
     assert (out / "samples" / "psi.jsonl").is_file() and (out / "evaluation.md").is_file()
     assert not list(out.rglob("*.tmp"))  # --resume cleared what the kills left half-written
     expected = load_file(str(reference / "agent.safetensors"))

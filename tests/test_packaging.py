@@ -168,3 +168,28 @@ def test_the_floors_file_pins_every_declared_floor():
 def _version(text: str) -> tuple[int, ...]:
     parts = [int(p) for p in text.split(".")]
     return tuple(parts + [0] * (3 - len(parts)))
+
+
+def test_no_test_skips_over_an_import_error_in_our_own_packages():
+    """``pytest.importorskip`` is for optional third-party packages: on one of ours it would turn
+    an import error (a bug) into a skip and a green suite."""
+    found = []
+    for path in _sources("tests"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name != "importorskip":
+                continue
+            where = f"{path.relative_to(ROOT)}:{node.lineno}"
+            args = [*node.args[:1], *(k.value for k in node.keywords if k.arg == "modname")]
+            if (
+                not args
+                or not isinstance(args[0], ast.Constant)
+                or not isinstance(args[0].value, str)
+            ):  # a computed name could hide one of ours
+                found.append(f"{where}: importorskip without a literal module name")
+            elif args[0].value.split(".")[0] in PACKAGES:
+                found.append(f"{where}: importorskip({args[0].value!r})")
+    assert not found, "import our own packages plainly:\n" + "\n".join(found)

@@ -81,6 +81,93 @@ def test_a_crash_before_the_first_checkpoint_is_one_line_and_the_same_command_st
     assert latest_checkpoint(out / "checkpoints").name == "step_000000320"
 
 
+def _train_raises_from(monkeypatch, step: int) -> None:
+    """Make every SGD round of the DQN family raise RuntimeError once ``step`` steps are done."""
+    from agents.kl_control import SequenceTutorDQN
+
+    original = SequenceTutorDQN.train
+
+    def train(self, *args, **kwargs):
+        if self.num_timesteps >= step:
+            raise RuntimeError(f"boom at step {self.num_timesteps}\nsecond line")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SequenceTutorDQN, "train", train)
+
+
+def _one_unexpected_error_line(err: str) -> str:
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    line = err.strip()
+    assert line.startswith("sequence-tutor train: error: RuntimeError: boom at step "), line
+    assert line.endswith("second line (set SEQUENCE_TUTOR_DEBUG=1 for the traceback)"), line
+    return line
+
+
+def test_an_exception_inside_training_is_one_line_and_the_same_command_starts_over(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.delenv("SEQUENCE_TUTOR_DEBUG", raising=False)
+    out = tmp_path / "run"
+    argv = ["train", "--algo", "psi", "--out", str(out), *TINY]
+    _train_raises_from(monkeypatch, 0)  # the first SGD round, after --learning-starts 64
+    assert main(argv) == 2
+    _one_unexpected_error_line(capsys.readouterr().err)
+    assert (out / "run.json").is_file() and not (out / "checkpoints" / "latest.json").exists()
+    monkeypatch.undo()
+    assert main(argv) == 0  # the same command again
+    captured = capsys.readouterr()
+    assert "an earlier start left no checkpoint; starting over" in captured.out
+    assert "trained psi for 320 steps" in captured.out
+    assert latest_checkpoint(out / "checkpoints").name == "step_000000320"
+
+
+def test_an_exception_after_a_checkpoint_is_one_line_and_resume_continues(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.delenv("SEQUENCE_TUTOR_DEBUG", raising=False)
+    out = tmp_path / "run"
+    argv = ["train", "--algo", "psi", "--out", str(out), *TINY]
+    _train_raises_from(monkeypatch, 240)  # after the checkpoint at 160, before the one at 320
+    assert main(argv) == 2
+    _one_unexpected_error_line(capsys.readouterr().err)
+    assert latest_checkpoint(out / "checkpoints").name == "step_000000160"
+    assert not (out / "agent.json").exists()
+    monkeypatch.undo()
+    assert main(argv) == 2  # a checkpoint is worth keeping: the same command asks for --resume
+    assert "pass --resume" in capsys.readouterr().err
+    assert main([*argv, "--resume"]) == 0
+    captured = capsys.readouterr()
+    assert f"resuming {out} from step_000000160 (160 of 320 steps)" in captured.out
+    assert "trained psi for 160 steps" in captured.out
+    assert load_agent_policy(out)[1]["num_timesteps"] == 320
+
+
+def test_with_sequence_tutor_debug_set_the_unexpected_exception_keeps_its_traceback(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SEQUENCE_TUTOR_DEBUG", "1")
+    _train_raises_from(monkeypatch, 0)
+    with pytest.raises(RuntimeError, match="boom at step"):
+        main(["train", "--algo", "psi", "--out", str(tmp_path / "run"), *TINY])
+
+
+def test_keyboard_interrupt_inside_training_still_checkpoints_and_exits_130(
+    tmp_path, capsys, monkeypatch
+):
+    from agents.kl_control import SequenceTutorDQN
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SequenceTutorDQN, "train", interrupted)
+    out = tmp_path / "run"
+    assert main(["train", "--algo", "psi", "--out", str(out), *TINY]) == 130
+    captured = capsys.readouterr()
+    assert captured.err.strip() == "sequence-tutor train: interrupted"
+    assert "continue with --resume" in captured.out
+    assert latest_checkpoint(out / "checkpoints") is not None
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

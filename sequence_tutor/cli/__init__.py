@@ -3,13 +3,16 @@
 Each subcommand lives in its own module exposing ``HELP`` (one line), ``add_arguments(parser)``
 and ``run(args) -> int``. Modules import torch, music21 and SB3 inside ``run`` so that
 ``--help`` stays fast. Errors a user can cause are :class:`~pretrain.errors.SequenceTutorError`
-(or an ``OSError`` on a path): printed as one line, exit code 2, no traceback.
+(or an ``OSError`` on a path): printed as one line, exit code 2, no traceback. Any other exception
+(one raised deep inside training, say) is printed the same way, as its type and message, with a
+hint that ``SEQUENCE_TUTOR_DEBUG=1`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -24,6 +27,8 @@ COMMANDS = {
     "benchmark": "sequence_tutor.cli.benchmark",
     "report": "sequence_tutor.cli.report",
 }
+# Set (to anything but "" or "0") to get the traceback of an unexpected exception.
+DEBUG_ENV = "SEQUENCE_TUTOR_DEBUG"
 
 
 def _available_commands() -> dict:
@@ -77,6 +82,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"sequence-tutor {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # last resort: anything else, however deep in the run it was raised
+        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        detail = _one_line(str(exc))
+        cause = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+        print(
+            f"sequence-tutor {args.command}: error: {cause} (set {DEBUG_ENV}=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 2
 
 
 def _one_line(message: str) -> str:

@@ -10,7 +10,8 @@ code path, without paying the imports again) with:
 
 A case passes when the pickle marker never appears, nothing outside the allowed folders of the
 sandbox changed, no ``ESCAPED_FILE`` exists anywhere near, the exit code is 2 (or 0 where the
-input is tolerated), stderr is one line naming the input and holds no traceback.
+input is tolerated), stderr is one line naming the input and holds no traceback, and that line is
+not ``main``'s last resort for an exception nothing expected (a bug, as an escaped one was).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sequence_tutor.cli import DEBUG_ENV
 from tests.security import hostile
 from tests.security.bounded import run_bounded
 
@@ -58,6 +60,8 @@ class CliOutcome:
         last = lines[-1] if lines else ""
         if not last.startswith("sequence-tutor ") or ": error: " not in last:
             found.append(f"no one-line error (stderr: {self.stderr.strip()[-200:]!r})")
+        elif DEBUG_ENV in last:  # main's last resort: an exception nothing expected escaped
+            found.append(f"unexpected exception: {last[:200]!r}")
         elif not any(name in last for name in names):
             found.append(f"error does not name the input: {last[:200]!r}")
         return found

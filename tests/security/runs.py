@@ -125,6 +125,37 @@ def kill_after_epoch(pid: int, log_path: Path, epoch: int, jitter: float) -> boo
     return kill_at(pid, jitter)
 
 
+def kill_after_checkpoint(pid: int, out: Path, jitter: float = 0.0, timeout: float = 300) -> bool:
+    """SIGKILL the ``train`` run ``pid`` ``jitter`` seconds after it writes a checkpoint (its
+    ``checkpoints/latest.json`` names a later step than when it started); True if it was killed.
+
+    Like :func:`kill_after_epoch`, tied to progress: right after the first checkpoint of a fresh
+    run, the run is surely in its middle, with training left to do."""
+    pointer = Path(out) / "checkpoints" / "latest.json"
+    start = _pointer_step(pointer)
+    deadline = time.monotonic() + timeout
+    while _pointer_step(pointer) <= start:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return False
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise TimeoutError(f"child {pid} wrote no checkpoint in {timeout} s")
+        time.sleep(0.005)
+    return kill_at(pid, jitter)
+
+
+def _pointer_step(pointer: Path) -> int:
+    """The step ``latest.json`` names, 0 if there is none (it is replaced atomically)."""
+    import json  # noqa: PLC0415
+
+    try:
+        return int(json.loads(pointer.read_text())["num_timesteps"])
+    except FileNotFoundError:
+        return 0
+
+
 def wait(pid: int, timeout: float = 300) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -197,8 +228,9 @@ def fingerprint(out: Path) -> dict:
     }
 
 
-TINY_TRAIN = ["--steps", "768", "--checkpoint-every", "160", "--samples", "4", "--export", "0",
-              "--learning-starts", "32", "--no-progress", "--seed", "3"]  # fmt: skip
+TRAIN_STEPS = 768
+TINY_TRAIN = ["--steps", str(TRAIN_STEPS), "--checkpoint-every", "160", "--samples", "4",
+              "--export", "0", "--learning-starts", "32", "--no-progress", "--seed", "3"]  # fmt: skip
 # 160 = 5 compositions of 32 steps = 32 rounds of train_freq 5: checkpoints land on time (a due
 # checkpoint waits for such a boundary, where resuming is bit-identical).
 TRAIN_INTERVAL = 160
