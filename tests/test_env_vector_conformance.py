@@ -5,7 +5,7 @@
 Each test names the Gymnasium test it mirrors (``tests/vector/...``, ``tests/wrappers/vector/...``,
 ``tests/envs/registration/test_make_vec.py``) and keeps its assertions. Where Gymnasium compares
 two of its vectorisers exactly, the native env is compared with ``SyncVectorEnv`` of the single
-env: exactly, except the Reward RNN's float32 term, to the README's 1e-5
+env: exactly, except the Reward RNN's float32 term, to the README's 5e-5
 (``tests/vector_checks.py``). Gymnasium tests that do not apply are listed at the end with the
 reason.
 """

@@ -14,7 +14,9 @@ import numpy as np
 
 import envs  # noqa: F401 (registers SequenceTutor-v0)
 
-REWARD_RNN_ATOL = 1e-5
+# measured by benchmarks/env_vector_tolerance.py: <= 8e-6 at N = 256, T = 32 and 1.2e-5 at
+# N = 256, T = 256; the bound leaves room for other BLAS builds' summation orders
+REWARD_RNN_ATOL = 5e-5
 APPROXIMATE_KEYS = {"note_rnn", "log_prob"}  # the Reward RNN's values; everything else is exact
 
 
