@@ -316,9 +316,11 @@ class _NumpyLSTMStepper:
     """Steps an LSTM Note RNN through the shared NumPy LSTM (:mod:`pretrain.numpy_lstm`, the
     Reward RNN's too): a few float32 NumPy calls per token, ≈ 10× less overhead than torch.
 
-    The weights are a re-laid-out copy, re-read whenever a parameter changed: every in-place
-    update (an optimiser step, ``load_state_dict``) bumps the parameters' version counters, so
-    acting always follows the current weights.
+    The weights are a re-laid-out copy. :meth:`refresh` re-reads them (the agents call it after
+    their optimiser steps: a fused Adam updates parameters without bumping their version
+    counters); a step also re-reads them when a parameter's version counter moved or its storage
+    changed (``load_state_dict``, ``copy_``, a replaced tensor), so loading weights needs no
+    call.
     """
 
     def __init__(self, net: LSTMNoteRNN) -> None:
@@ -328,13 +330,11 @@ class _NumpyLSTMStepper:
         self._seen = self._fingerprint()
 
     def _fingerprint(self) -> tuple:
-        return tuple((p.data_ptr(), p._version) for p in self.net.parameters())
+        return tuple((id(p), p.data_ptr(), p._version) for p in self.net.parameters())
 
     def refresh(self) -> None:
-        seen = self._fingerprint()
-        if seen != self._seen:
-            self.kernel.refresh()
-            self._seen = seen
+        self.kernel.refresh()
+        self._seen = self._fingerprint()
 
     def initial(self, n: int) -> tuple:
         return self.kernel.initial_state(n)
@@ -351,7 +351,8 @@ class _NumpyLSTMStepper:
         )
 
     def step(self, tokens: np.ndarray, state: tuple) -> tuple[np.ndarray, tuple]:
-        self.refresh()
+        if self._fingerprint() != self._seen:
+            self.refresh()
         return self.kernel.step(tokens, state)
 
     def run(self, tokens: np.ndarray) -> tuple[np.ndarray, tuple]:

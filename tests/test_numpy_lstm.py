@@ -127,3 +127,20 @@ def test_note_rnns_declare_their_state_layout(kind):
         assert [n for d, n in enumerate(a.shape) if d != dim] == [
             n for d, n in enumerate(b.shape) if d != dim
         ]
+
+
+def test_the_acting_policy_follows_a_fused_adam_step_after_refresh():
+    """A fused Adam step updates the parameters without bumping their version counters: the
+    agents call refresh() after their optimiser steps (a missed one broke exact resume)."""
+    model = _model()
+    stepper = stepper_for(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1, fused=True)
+    logits, _ = model(torch.as_tensor([[3, 4]]))
+    logits.sum().backward()
+    optimizer.step()
+    stepper.refresh()
+    tokens = np.array([3])
+    got, _ = stepper.step(tokens, stepper.initial(1))
+    with torch.no_grad():
+        expected, _ = model(torch.as_tensor([[3]]))
+    np.testing.assert_allclose(got, expected[:, 0].numpy(), atol=1e-5)
