@@ -1,5 +1,5 @@
-"""RLOO, GRPO and PPO-KL on SequenceTutor-v0: π = p at the start, the shaped reward, learning,
-save/load, and exact resume (the losses by hand: test_policy_gradient_losses.py)."""
+"""RLOO, GRPO and PPO-KL on SequenceTutor-v0: π = p at the start, the shaped reward, the frozen
+prior, learning, save/load, and exact resume (losses by hand: test_policy_gradient_losses.py)."""
 
 from __future__ import annotations
 
@@ -107,6 +107,22 @@ def test_ppo_kl_stores_the_kl_shaped_reward(n_steps):
     expected = theory - 0.7 * (captured["log_pi"].reshape(-1) - log_p)
     assert np.abs(captured["rewards"].reshape(-1) - expected).max() < 1e-5
     assert np.abs(captured["log_pi"].reshape(-1) - log_p).max() > 0.1
+
+
+@pytest.mark.parametrize("algo", ["rloo", "grpo", "ppo-kl"])
+def test_learning_leaves_the_prior_bit_identical(algo):
+    model = make(algo)
+    prior = {k: v.clone() for k, v in model.actor.prior.state_dict().items()}
+    policy = {k: v.clone() for k, v in model.actor.rnn.state_dict().items()}
+    optimizer = model.optimizer if algo != "ppo-kl" else model.policy.optimizer
+    optimised = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    assert not any(id(p) in optimised or p.requires_grad for p in model.actor.prior.parameters())
+    model.learn(128 if algo != "ppo-kl" else 64)  # one batch (4 x 32 steps) / rollout (2 x 32)
+    after = model.actor.prior.state_dict()
+    assert after.keys() == prior.keys()
+    assert all(torch.equal(prior[k], after[k]) for k in prior)
+    changed = [k for k, v in model.actor.rnn.state_dict().items() if not torch.equal(policy[k], v)]
+    assert "output.bias" in changed and "lstm.weight_hh_l0" in changed, changed
 
 
 @pytest.mark.parametrize("algo", ["rloo", "grpo", "ppo-kl"])
