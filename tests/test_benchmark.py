@@ -5,10 +5,14 @@ The factories below are the plug-in example: ``--agents tests.test_benchmark:mak
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -201,6 +205,81 @@ def test_resume_skips_finished_runs_and_reruns_only_missing_ones(benchmark_out, 
     redone = after[("random", 1)]
     assert redone["mean_return"] == before[("random", 1)]["mean_return"]  # same seed, same run
     assert len(collect_runs(tmp_path)) == 4
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _kill_mid_sweep(args: list[str], out: Path, timeout: float = 120.0) -> tuple[set, set]:
+    """Start ``sequence-tutor benchmark`` in a process of its own and SIGKILL it once a run has
+    finished and another is under way; returns (run ids finished, run ids killed mid-run)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    log = out.parent / "killed.log"
+    with open(log, "w") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sequence_tutor.cli", "benchmark", *args],
+            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=handle, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and process.poll() is None:
+            folders = list((out / "runs").glob("*")) if (out / "runs").is_dir() else []
+            done = [f for f in folders if (f / "metrics.json").exists()]
+            if done and len(done) < len(folders):
+                os.kill(process.pid, signal.SIGKILL)  # no cleanup, no KeyboardInterrupt
+                break
+            time.sleep(0.01)
+        else:
+            pytest.fail(f"the sweep ended (or hung) before the kill: {log.read_text()}")
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    folders = list((out / "runs").iterdir())
+    finished = {f.name for f in folders if (f / "metrics.json").exists()}
+    return finished, {f.name for f in folders} - finished
+
+
+# ~10 s on 2 busy cores: a fresh interpreter importing torch, three short trainings after it
+def test_a_sweep_killed_mid_run_resumes_without_retraining(tmp_path, capsys):
+    out = tmp_path / "out"
+    # rloo trains 20k env steps (~1-3 s): the kill lands while it is under way
+    args = [
+        "--agents", "random,rloo", "--seeds", "0,1", "--steps", "20000", "--eval-episodes", "3",
+        "--env-kwargs", ENV, "--out", str(out), "--no-plots",
+    ]  # fmt: skip
+    finished, killed = _kill_mid_sweep(args, out)
+    # seed-major order: random seed 0 finished in no time, rloo seed 0 was killed while training
+    assert [name.split("__")[:2] for name in finished] == [["random", "seed0"]]
+    assert [name.split("__")[:2] for name in killed] == [["rloo", "seed0"]]
+    assert not (out / "runs" / next(iter(killed)) / "metrics.json").exists()
+    assert not (out / "results.csv").exists()  # killed outright: no table written
+    plan = [run["run_id"] for run in json.loads((out / "benchmark.json").read_text())["runs"]]
+    assert len(plan) == 4 and finished | killed <= set(plan)
+    mtimes = {r: (out / "runs" / r / "metrics.json").stat().st_mtime_ns for r in finished}
+
+    code, _, err = _cli(capsys, *args, "--resume")
+    assert code == 0, err
+    assert f"{len(finished)} already finished, skipped" in err
+    redone = [line for line in err.splitlines() if line.startswith("[")]
+    assert len(redone) == 4 - len(finished)
+    for run_id in finished:  # skipped, not retrained
+        assert (out / "runs" / run_id / "metrics.json").stat().st_mtime_ns == mtimes[run_id]
+    runs = {m["run_id"]: m for m in collect_runs(out)}
+    assert set(runs) == set(plan)
+    for run_id in killed:  # redone from scratch, in this process
+        assert runs[run_id]["pid"] == os.getpid()
+        assert (out / "runs" / run_id / "objective_samples.jsonl").exists()
+    with open(out / "runs.csv", newline="") as handle:
+        assert sorted(row["run_id"] for row in csv.DictReader(handle)) == sorted(plan)
+    with open(out / "results.csv", newline="") as handle:
+        rows = {row["agent"]: row for row in csv.DictReader(handle)}
+    assert set(rows) == {"random", "rloo"} and all(row["seeds"] == "2" for row in rows.values())
+    assert all(row["objective"] != "" for row in rows.values())
 
 
 def test_same_spec_same_compositions(tmp_path):
@@ -470,15 +549,39 @@ def test_a_trial_from_a_node_without_our_disk_is_written_by_the_driver(tmp_path)
 
     spec = RunSpec("random", 0, 0)
     metrics = {"run_id": spec.run_id, "spec": spec.to_dict(), "mean_return": -1.0}
-    reported = {"metrics_json": json.dumps(metrics), "samples_jsonl": '{"tokens": [1]}\n'}
+    reported = {
+        "metrics_json": json.dumps(metrics),
+        "samples_jsonl": '{"tokens": [1]}\n',
+        "objective_samples_jsonl": '{"tokens": [2]}\n',
+    }
     assert keep_reported_run(reported, tmp_path) == metrics
     folder = tmp_path / "runs" / spec.run_id
     assert json.loads((folder / "metrics.json").read_text()) == metrics
     assert (folder / "samples.jsonl").read_text() == '{"tokens": [1]}\n'
+    assert (folder / "objective_samples.jsonl").read_text() == '{"tokens": [2]}\n'
     # A run the trial wrote itself (shared disk) is left as it is.
     (folder / "metrics.json").write_text('{"kept": true}')
     keep_reported_run(reported, tmp_path)
     assert json.loads((folder / "metrics.json").read_text()) == {"kept": True}
+
+
+def test_what_a_ray_trial_reports_rebuilds_the_run_folder_on_the_driver(tmp_path):
+    """A node without our disk: the driver gets every file the tables, plots and report read."""
+    from sequence_tutor.benchmark.ray_backend import _reportable, keep_reported_run
+
+    spec = RunSpec("random", 0, 0, env_kwargs={"melody_length": T}, eval_episodes=3)
+    metrics = execute_run(spec, tmp_path / "worker")
+    reported = json.loads(json.dumps(_reportable(metrics, tmp_path / "worker")))  # as Tune ships
+    assert keep_reported_run(reported, tmp_path / "driver") == metrics
+    worker, driver = (
+        root / "runs" / spec.run_id for root in (tmp_path / "worker", tmp_path / "driver")
+    )
+    names = ("metrics.json", "samples.jsonl", "objective_samples.jsonl")
+    assert {p.name for p in driver.iterdir()} == set(names)
+    for name in names[1:]:
+        assert (driver / name).read_text() == (worker / name).read_text()
+    (run,) = collect_runs(tmp_path / "driver")
+    assert run["objective"] is not None and run["kl_to_prior"] is not None
 
 
 def test_note_rnn_sampler_carries_state_exactly():

@@ -33,14 +33,28 @@ class UniformAgent:
         return self.env.action_space.sample(), None
 
 
+# The bad agents' learn() calls, by agent class: a bad action_probabilities must fail the run
+# before training (the local backend runs it in this process).
+LEARN_CALLS: list[str] = []
+
+
 class WrongShapeAgent(UniformAgent):
+    def learn(self, total_timesteps):
+        LEARN_CALLS.append(type(self).__name__)
+        return self
+
     def action_probabilities(self, obs):
         return np.full((len(np.atleast_2d(obs)), 37), 1 / 37)
 
 
-class NotProbabilitiesAgent(UniformAgent):
+class NotProbabilitiesAgent(WrongShapeAgent):
     def action_probabilities(self, obs):
         return np.full((len(np.atleast_2d(obs)), 38), 0.5)
+
+
+class RaisingProbabilitiesAgent(WrongShapeAgent):
+    def action_probabilities(self, obs):
+        raise RuntimeError("no network before learn()\nsecond line")
 
 
 def make_uniform(env):
@@ -53,6 +67,10 @@ def make_wrong_shape(env):
 
 def make_not_probabilities(env):
     return NotProbabilitiesAgent(env)
+
+
+def make_raising_probabilities(env):
+    return RaisingProbabilitiesAgent(env)
 
 
 def _run(out: Path, capsys, *argv: str) -> tuple[int, str, str]:
@@ -153,28 +171,77 @@ def test_plots_show_intervals_and_the_frontier(sweep):
         assert (sweep / "plots" / name).read_bytes()[:4] == b"\x89PNG"
 
 
-@pytest.mark.parametrize(
-    ("factory", "message"),
-    [
-        ("make_wrong_shape", "returned shape (6, 37)"),
-        ("make_not_probabilities", "returned rows summing to 1"),
-    ],
-)
+BAD_PROBABILITIES = [
+    ("make_wrong_shape", "returned shape (6, 37)"),
+    ("make_not_probabilities", "returned rows summing to 1"),
+    (
+        "make_raising_probabilities",
+        "failed on 6 reset observations of shape (6, 9), before training "
+        "(RuntimeError: no network before learn())",
+    ),
+]
+
+
+def _error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if "error" in line.lower()]
+
+
+@pytest.mark.parametrize(("factory", "message"), BAD_PROBABILITIES)
 def test_bad_probabilities_fail_the_run_naming_the_agent(factory, message, tmp_path, capsys):
     agent = f"tests.test_benchmark_objective:{factory}"
-    code, _, err = _run(tmp_path, capsys, "--agents", f"random,{agent}", "--steps", "0")
+    LEARN_CALLS.clear()
+    code, _, err = _run(tmp_path, capsys, "--agents", f"random,{agent}", "--steps", "16")
     assert code == 2
-    line = err.strip().splitlines()[-1]
+    # one line, the last, naming the agent and what it returned; no traceback
+    (line,) = _error_lines(err)
+    assert line == err.strip().splitlines()[-1] and "Traceback" not in err
+    assert line.startswith("sequence-tutor benchmark: error: run ")
     assert f"{agent}.action_probabilities {message}" in line
+    assert LEARN_CALLS == []  # failed right after it was built, before training
     finished = _metrics(tmp_path)
     assert [m["agent"] for m in finished] == ["random"]  # the finished run's table is kept
     assert "random" in (tmp_path / "results.md").read_text()
-    failed = [p for p in (tmp_path / "runs").iterdir() if factory in p.name]
-    assert failed and not any(
-        (p / name).exists()
-        for p in failed
-        for name in ("metrics.json", "samples.jsonl", "objective_samples.jsonl")
-    )
+    (kept,) = (tmp_path / "runs").iterdir()  # nothing of the failed run is left
+    assert kept.name == finished[0]["run_id"]
+    assert {p.name for p in kept.iterdir()} >= {"metrics.json", "samples.jsonl", "tb"}
+
+
+@pytest.mark.parametrize(("factory", "message"), BAD_PROBABILITIES[:1])
+def test_a_sweep_where_nothing_finished_leaves_no_tables_or_run_folders(
+    factory, message, tmp_path, capsys
+):
+    agent = f"tests.test_benchmark_objective:{factory}"
+    LEARN_CALLS.clear()
+    code, out, err = _run(tmp_path, capsys, "--agents", agent, "--steps", "16")
+    assert code == 2 and out == "" and "Traceback" not in err and LEARN_CALLS == []
+    (line,) = _error_lines(err)
+    assert f"{agent}.action_probabilities {message}" in line and "no run finished" in line
+    # the plan (benchmark.json, complete) is all there is: no runs/, no empty tables
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["benchmark.json"]
+
+
+def test_a_good_user_agent_learns_after_the_probe(tmp_path, capsys):
+    calls = []
+
+    class Probed(UniformAgent):
+        def learn(self, total_timesteps):
+            calls.append("learn")
+            return self
+
+        def action_probabilities(self, obs):
+            calls.append(np.asarray(obs).shape)
+            return super().action_probabilities(obs)
+
+    from sequence_tutor.benchmark.runner import check_user_probabilities
+    from sequence_tutor.benchmark.spec import RunSpec
+
+    agent = Probed(None)
+    spec = RunSpec("tests.x:make", 0, 16, env_kwargs={"melody_length": T}, eval_episodes=6)
+    check_user_probabilities(agent, spec)
+    assert calls == [(6, 1 + T)]
+    calls.clear()
+    check_user_probabilities(agent, RunSpec("random", 0, 16, env_kwargs={"melody_length": T}))
+    assert calls == []  # built-in agents are not probed
 
 
 @pytest.mark.parametrize(

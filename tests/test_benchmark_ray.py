@@ -1,4 +1,5 @@
-"""``--backend ray`` on one machine: a local Ray with 2 CPUs, tiny budgets.
+"""``--backend ray`` on one machine: a local Ray with 2 CPUs, tiny budgets: built-in, SB3,
+policy-gradient and user agents, a reward-scale sweep, resuming, and an Optuna search.
 
 Slow (starting Ray and importing torch/SB3 in its workers takes ~30-60 s on 2 cores), so marked.
 The fast suite covers Ray's bad-input paths (unreachable address, missing extra) without it.
@@ -6,13 +7,14 @@ The fast suite covers Ray's bad-input paths (unreachable address, missing extra)
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 
 import pytest
 
-from sequence_tutor.benchmark.ray_backend import ray_session
-from sequence_tutor.benchmark.results_table import collect_runs
+from sequence_tutor.benchmark.ray_backend import keep_reported_run, ray_session
+from sequence_tutor.benchmark.results_table import OBJECTIVE_COLUMNS, collect_runs
 from sequence_tutor.benchmark.runner import execute_run
 from sequence_tutor.benchmark.spec import RunSpec
 from sequence_tutor.cli import main
@@ -66,6 +68,66 @@ def test_ray_runs_the_same_runs_as_the_local_backend(local_ray, tmp_path, capsys
     code = main([*argv[:4], "random,ppo", *argv[5:], "--resume"])
     assert code == 0
     assert "2 already finished, skipped" in capsys.readouterr().err
+
+
+def test_ray_sweeps_reward_scales_with_a_policy_gradient_agent(local_ray, tmp_path, capsys):
+    out = tmp_path / "ray"
+    code = main(
+        [
+            "benchmark",
+            "--backend",
+            "ray",
+            "--agents",
+            "random,rloo",
+            "--seeds",
+            "0",
+            "--steps",
+            "64",
+            "--eval-episodes",
+            "4",
+            "--env-kwargs",
+            f"melody_length={T}",
+            "--reward-scales",
+            "0.5,2",
+            "--out",
+            str(out),
+            "--no-plots",
+        ]  # fmt: skip
+    )
+    assert code == 0, capsys.readouterr().err
+    # results.csv: one row per agent and reward scale, each with the objective and its interval
+    with open(out / "results.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted((r["agent"], float(r["reward_scale"])) for r in rows) == [
+        ("random", 0.5), ("random", 2.0), ("rloo", 0.5), ("rloo", 2.0),
+    ]  # fmt: skip
+    for row in rows:
+        assert row["seeds"] == "1"
+        for name in OBJECTIVE_COLUMNS:
+            low, value, high = (float(row[k]) for k in (f"{name}_low", name, f"{name}_high"))
+            assert low <= value <= high
+        assert float(row["kl_to_prior"]) >= -1e-9 and float(row["log_p_note_rnn"]) < 0
+    table = (out / "results.md").read_text()
+    assert "rloo [melody_length=8, reward_scale=2]" in table and "IQM [95 % CI]" in table
+    runs = collect_runs(out)
+    assert len(runs) == 4 and os.getpid() not in {m["pid"] for m in runs}  # ran in Ray workers
+    assert all(m["train_steps"] >= 64 for m in runs if m["agent"] == "rloo")
+    for m in runs:
+        assert m["reward_scale"] == m["env_kwargs"]["reward_scale"]
+        assert m["objective"] == pytest.approx(
+            m["rule_reward"] / m["reward_scale"] - m["note_rnn_weight"] * m["kl_to_prior"]
+        )
+    # What each trial reported to Tune is what a driver without the workers' disk writes: the
+    # run folder rebuilt from it has every file the tables and report read, byte for byte.
+    reports = sorted((out / "ray_results").rglob("result.json"))
+    assert len(reports) == 4
+    for path in reports:
+        reported = json.loads(path.read_text().splitlines()[-1])
+        metrics = keep_reported_run(reported, tmp_path / "driver")
+        for name in ("samples.jsonl", "objective_samples.jsonl"):
+            theirs = tmp_path / "driver" / "runs" / metrics["run_id"] / name
+            assert theirs.read_text() == (out / "runs" / metrics["run_id"] / name).read_text()
+    assert len(collect_runs(tmp_path / "driver")) == 4
 
 
 def test_optuna_search_through_ray_tune(local_ray, tmp_path, capsys):

@@ -7,6 +7,10 @@ agent plugs in as ``--agents package.module:make_agent`` where::
     def make_agent(env):               # optionally also a keyword argument ``seed``
         return PPO("MlpPolicy", env)   # anything with learn() and predict()
 
+An agent may also define ``action_probabilities(obs)`` (``[B, 1 + T]`` observations in,
+``[B, 38]`` probabilities out) for the exact KL and objective; the runner calls it once on reset
+observations right after the factory returns, before training, and a bad answer fails the run.
+
 Built-in baselines keep Stable-Baselines3's defaults except where a default cannot work on this
 env at small budgets (replay buffer memory, rollout length above the budget); every change is
 listed in ``BASELINE_OVERRIDES`` so the results table can be reproduced.

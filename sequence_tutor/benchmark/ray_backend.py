@@ -3,8 +3,10 @@
 Each trial executes one :class:`~sequence_tutor.benchmark.spec.RunSpec` with one CPU, so Tune runs as
 many at once as the cluster has CPUs (or ``--workers`` on a local Ray). A trial writes the run's
 folder into the benchmark's output folder like the local backend does and also reports its whole
-metrics dictionary to Tune; the driver writes any ``metrics.json`` that did not reach its disk
-(a worker node without a shared file system), so the results table is built the same way.
+metrics dictionary and its sample files (``samples.jsonl``, ``objective_samples.jsonl``) to Tune;
+the driver writes any run whose ``metrics.json`` did not reach its disk (a worker node without a
+shared file system), so the results table, plots and report are built the same way. (The
+TensorBoard logs stay on the worker; the learning curve is in ``metrics.json``.)
 Interrupted sweeps resume by skipping runs whose ``metrics.json`` exists (``--resume``).
 
 Ray is an optional extra: ``pip install 'sequence-tutor-gym[ray]'``.
@@ -26,7 +28,13 @@ from urllib.parse import urlparse
 from pretrain.atomic_write import atomic_write_text
 from pretrain.errors import SequenceTutorError
 from sequence_tutor.benchmark.local_backend import RunFailure
-from sequence_tutor.benchmark.runner import METRICS_FILE, SAMPLES_FILE, execute_run, run_dir
+from sequence_tutor.benchmark.runner import (
+    METRICS_FILE,
+    OBJECTIVE_SAMPLES_FILE,
+    SAMPLES_FILE,
+    execute_run,
+    run_dir,
+)
 from sequence_tutor.benchmark.spec import RunSpec
 
 __all__ = [
@@ -140,14 +148,26 @@ def error_line(error: BaseException) -> str:
     return lines[-1] if lines else type(error).__name__
 
 
+# The files of a run folder the results table, plots and report read besides metrics.json, and
+# the keys they travel under in a trial's result. (The TensorBoard logs stay on the worker: the
+# learning curve is in metrics.json.)
+REPORTED_FILES = {SAMPLES_FILE: "samples_jsonl", OBJECTIVE_SAMPLES_FILE: "objective_samples_jsonl"}
+
+
 def _reportable(metrics: dict[str, Any], out: Path) -> dict[str, Any]:
-    """Scalars for Tune, plus the run's metrics and samples as text for the driver's disk."""
+    """Scalars for Tune, plus the run's metrics and its sample files (those it wrote:
+    ``objective_samples.jsonl`` only for an agent with an action distribution) as text for the
+    driver's disk."""
     scalars = {
         k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
     }
-    spec = RunSpec.from_dict(metrics["spec"])
-    samples = (run_dir(out, spec) / SAMPLES_FILE).read_text()
-    return {**scalars, "failed": 0, "metrics_json": json.dumps(metrics), "samples_jsonl": samples}
+    folder = run_dir(out, RunSpec.from_dict(metrics["spec"]))
+    files = {
+        key: (folder / name).read_text()
+        for name, key in REPORTED_FILES.items()
+        if (folder / name).exists()
+    }
+    return {**scalars, "failed": 0, "metrics_json": json.dumps(metrics), **files}
 
 
 def _trial_name(trial: Any) -> str:
@@ -221,10 +241,15 @@ def _gather(grid: Any, out_dir: Path) -> tuple[list[dict[str, Any]], list[RunFai
 
 def keep_reported_run(reported: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     """The metrics a trial reported; written under ``out_dir`` if the trial ran on a node that
-    does not share this disk (samples too, for the piano rolls)."""
+    does not share this disk, with the sample files it reported (``samples.jsonl`` for the
+    piano rolls and report, ``objective_samples.jsonl``: the compositions J and KL were measured
+    on), ``metrics.json`` last as the local backend writes it."""
     metrics = json.loads(reported["metrics_json"])
     folder = run_dir(out_dir, RunSpec.from_dict(metrics["spec"]))
     if not (folder / METRICS_FILE).exists():
         atomic_write_text(folder / SAMPLES_FILE, reported.get("samples_jsonl", ""))
+        for name, key in REPORTED_FILES.items():
+            if name != SAMPLES_FILE and reported.get(key) is not None:
+                atomic_write_text(folder / name, reported[key])
         atomic_write_text(folder / METRICS_FILE, json.dumps(metrics, indent=1) + "\n")
     return metrics

@@ -8,6 +8,11 @@ training the agent composes ``eval_episodes`` melodies with ``predict(obs, deter
 seed, so every agent of a seed is judged on the same primers.
 
 The run's ``metrics.json`` is written last and atomically: its presence means the run finished.
+A user agent's ``action_probabilities`` is checked on a batch of reset observations right after
+the agent is built, before training, so a wrong shape or non-probabilities fail in seconds; a run
+that fails (with any exception) removes its folder unless a finished ``metrics.json`` is in it,
+so nothing half-written is left behind. A run killed outright (SIGKILL, power loss) leaves its
+folder without ``metrics.json``; ``--resume`` redoes it.
 """
 
 from __future__ import annotations
@@ -33,11 +38,13 @@ from envs.config import EnvConfig
 from pretrain.atomic_write import atomic_write_text
 from pretrain.errors import SequenceTutorError
 from sequence_tutor.benchmark.agent_factories import build_agent, composing_agent
-from sequence_tutor.benchmark.spec import RunSpec
+from sequence_tutor.benchmark.spec import BUILTIN_AGENT_NAMES, RunSpec
 
 __all__ = [
     "METRICS_FILE",
     "EpisodeRecorder",
+    "check_user_probabilities",
+    "discard_unfinished",
     "evaluate_agent",
     "execute_run",
     "load_metrics",
@@ -318,7 +325,6 @@ def execute_run(spec: RunSpec | dict[str, Any], out_dir: str | Path) -> dict[str
     Safe to call in a worker process or a Ray trial (``spec`` may be a dict).
     """
     import torch
-    from torch.utils.tensorboard import SummaryWriter
 
     if isinstance(spec, dict):
         spec = RunSpec.from_dict(spec)
@@ -327,6 +333,24 @@ def execute_run(spec: RunSpec | dict[str, Any], out_dir: str | Path) -> dict[str
     # A rerun (an interrupted run, or no --resume) replaces the run: no stale curves in its logs.
     shutil.rmtree(folder / "tb", ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
+    try:
+        return _execute(spec, folder)
+    except Exception:
+        discard_unfinished(folder)
+        raise
+
+
+def discard_unfinished(folder: Path) -> None:
+    """Remove a failed run's folder (TensorBoard logs, samples) unless it holds a finished
+    ``metrics.json`` (of an earlier run of the same id, kept)."""
+    if not (folder / METRICS_FILE).exists():
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _execute(spec: RunSpec, folder: Path) -> dict[str, Any]:
+    """:func:`execute_run` in the run's (created) folder."""
+    from torch.utils.tensorboard import SummaryWriter
+
     _seed_everything(spec.seed)
 
     writer = SummaryWriter(log_dir=str(folder / "tb" / "episodes"))
@@ -343,6 +367,7 @@ def execute_run(spec: RunSpec | dict[str, Any], out_dir: str | Path) -> dict[str
             note_rnn=_checkpoint_path(spec.env_kwargs.get("reward_rnn")),
             env_kwargs=spec.env_kwargs,
         )
+        check_user_probabilities(agent, spec)  # before training: fail in seconds, not hours
         start = time.perf_counter()
         if spec.steps > 0:  # random and note-rnn learn nothing: their learn() returns at once
             agent.learn(spec.steps)
@@ -414,6 +439,24 @@ def execute_run(spec: RunSpec | dict[str, Any], out_dir: str | Path) -> dict[str
     }
     atomic_write_text(folder / METRICS_FILE, json.dumps(metrics, indent=1) + "\n")
     return metrics
+
+
+def check_user_probabilities(agent: Any, spec: RunSpec) -> None:
+    """A user agent's ``action_probabilities`` on the reset observations the objective will
+    start from (:func:`sequence_tutor.evaluation.objective.check_action_probabilities`): a
+    wrong shape, non-probabilities or an exception is a one-line error naming the agent. The
+    built-in agents' distributions are covered by the test suite and are not probed."""
+    if spec.agent in BUILTIN_AGENT_NAMES:
+        return
+    from sequence_tutor.evaluation.objective import check_action_probabilities
+
+    check_action_probabilities(
+        agent,
+        spec.eval_episodes,
+        seed=spec.seed + EVAL_SEED_OFFSET,
+        name=spec.agent,
+        env_kwargs=spec.env_kwargs,
+    )
 
 
 def _predict_only_metrics(evaluation: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ Writes one results folder::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shlex
 import sys
@@ -288,9 +289,13 @@ def _report(
     args: argparse.Namespace, out: Path, runs: list[dict[str, Any]], failures: list[Any]
 ) -> None:
     """Tables and plots of the finished runs; the first failure as a one-line error."""
-    from pretrain.errors import SequenceTutorError
     from sequence_tutor.benchmark.results_table import markdown_table, write_results
 
+    if failures and not runs:
+        # Nothing finished: no empty tables, no empty runs/ (the failed runs removed theirs).
+        with contextlib.suppress(OSError):
+            (out / "runs").rmdir()
+        _raise_failure(failures[0], "no run finished")
     paths = write_results(out, runs)
     plots = []
     if args.plots:
@@ -306,14 +311,19 @@ def _report(
         + (f", plots in {plots[0].parent}" if plots else "")
     )
     if failures:
-        first = failures[0]
-        if not first.is_user_error and first.exception is not None:
-            traceback.print_exception(first.exception, file=sys.stderr)
-        raise SequenceTutorError(
-            f"run {first.spec.run_id} ({first.spec.agent}, seed {first.spec.seed}) failed: "
-            f"{first.message}; the {len(runs)} finished runs are in {paths['results_md']} "
-            "(fix the input and rerun with --resume)"
-        )
+        _raise_failure(failures[0], f"the {len(runs)} finished runs are in {paths['results_md']}")
+
+
+def _raise_failure(first: Any, finished: str) -> None:
+    """The first failure as a one-line error (a traceback first for a bug, not a user error)."""
+    from pretrain.errors import SequenceTutorError
+
+    if not first.is_user_error and first.exception is not None:
+        traceback.print_exception(first.exception, file=sys.stderr)
+    raise SequenceTutorError(
+        f"run {first.spec.run_id} ({first.spec.agent}, seed {first.spec.seed}) failed: "
+        f"{first.message}; {finished} (fix the input and rerun with --resume)"
+    )
 
 
 def _rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

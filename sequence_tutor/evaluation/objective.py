@@ -260,6 +260,50 @@ class NoteRNNDistribution:
 
 
 # -- the measurement ---------------------------------------------------------------------------
+def check_action_probabilities(
+    agent: Any,
+    n: int = 1000,
+    *,
+    seed: int = 0,
+    name: str | None = None,
+    env_kwargs: dict | None = None,
+    batch_size: int = 500,
+) -> None:
+    """Call ``agent.action_probabilities`` once, on the first batch of reset observations that
+    :func:`measure_objective` with the same arguments starts from, and validate the result
+    (:func:`check_probabilities`); nothing to do for an agent without that method.
+
+    Meant for a freshly built agent, before training, so a bad ``action_probabilities`` fails in
+    seconds rather than after the training budget. An exception it raises becomes a one-line
+    :class:`SequenceTutorError` naming ``name``.
+    """
+    from envs.vector import SequenceTutorVectorEnv  # noqa: PLC0415
+
+    method = getattr(agent, "action_probabilities", None)
+    if not callable(method):
+        return
+    name = name or type(agent).__name__
+    batch = int(min(n, batch_size))
+    env = SequenceTutorVectorEnv(num_envs=batch, **(env_kwargs or {}))
+    try:
+        chunks = -(-int(n) // batch)
+        rng = np.random.default_rng(seed)
+        primers = draw_primers(chunks * batch, env.key, env.vocabulary, rng)[:batch]
+        obs, _ = env.reset(options={"primers": [list(p) for p in primers]})
+        vocab = env.single_action_space.n
+    finally:
+        env.close()
+    try:
+        probs = method(obs.copy())
+    except Exception as exc:  # noqa: BLE001 - a user's code: any failure, one line
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise SequenceTutorError(
+            f"{name}.action_probabilities failed on {batch} reset observations of shape "
+            f"{obs.shape}, before training ({type(exc).__name__}: {text})"
+        ) from None
+    check_probabilities(probs, batch, vocab, name)
+
+
 @torch.no_grad()
 def prior_log_probs(note_rnn, tokens: np.ndarray, primers: list[list[int]]) -> np.ndarray:
     """``log p(· | s_t)`` ``float64[N, T, V]`` under the Note RNN, primed by each primer."""
@@ -371,6 +415,7 @@ __all__ = [
     "NoteRNNDistribution",
     "ObjectiveEstimate",
     "action_distribution",
+    "check_action_probabilities",
     "check_probabilities",
     "measure_objective",
     "prior_log_probs",
