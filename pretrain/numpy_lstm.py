@@ -238,28 +238,28 @@ class NumpyLSTM:
         else:
             matmul(self.head, self._head_torch, x, out=y)
 
-    def feed(
-        self,
-        tokens: np.ndarray | int,
-        views: CellViews,
-        h: np.ndarray,
-        gathered: np.ndarray | None = None,
-    ) -> None:
+    def feed(self, tokens: np.ndarray | int, views: CellViews, h: np.ndarray) -> None:
         """Feed ``tokens`` after :meth:`project` wrote the recurrent part of the gates into
         ``views.gates``: add the tokens' input rows, then :func:`cell_step` updates the cell and
-        writes ``h'`` into ``h`` (the first ``H`` entries of the next ``x``). A batch needs
-        ``gathered [4H, N]`` for its input columns."""
+        writes ``h'`` into ``h`` (the first ``H`` entries of the next ``x``). A batch gathers its
+        input columns in two halves through ``views.product`` (free until the cell step), which
+        keeps the step's buffers smaller."""
         gates = views.gates
-        if gathered is None:
+        if np.ndim(tokens) == 0 or gates.ndim == 1:
             gates += self.table[tokens]
+        elif len(tokens) != gates.shape[1]:
+            raise ValueError(f"got {len(tokens)} tokens for {gates.shape[1]} compositions")
         else:
-            torch.index_select(
-                self._table_columns_torch,
-                1,
-                torch.from_numpy(np.asarray(tokens, dtype=np.int64)),
-                out=torch.from_numpy(gathered),
-            )
-            gates += gathered
+            index = torch.from_numpy(np.asarray(tokens, dtype=np.int64))
+            half = 2 * self.hidden
+            product = views.product
+            product_torch = torch.from_numpy(product)
+            for start in (0, half):
+                torch.index_select(
+                    self._table_columns_torch[start : start + half], 1, index, out=product_torch
+                )
+                block = gates[start : start + half]
+                block += product
         cell_step(views, h)
 
 

@@ -437,7 +437,6 @@ class _FusedBatchStream(BatchRewardRNNStream):
         self.x[hidden] = 1.0
         self.buffer = np.zeros((size + 5 * hidden, num_envs), np.float32)  # [logits | gates | c]
         self.product = np.zeros((2 * hidden, num_envs), np.float32)
-        self.gathered = np.zeros((4 * hidden, num_envs), np.float32)
         self._bind_views()
         self.projected = False
 
@@ -529,7 +528,7 @@ class _FusedBatchStream(BatchRewardRNNStream):
     def feed(self, tokens: np.ndarray) -> None:
         if not self.projected:
             self._project()
-        self.kernel.feed(tokens, self._views, self._h, self.gathered)
+        self.kernel.feed(tokens, self._views, self._h)
         self.projected = False
 
 

@@ -72,14 +72,13 @@ def test_project_then_feed_equals_step(batch):
     x = np.zeros((hidden + 1, *shape), np.float32)
     x[hidden] = 1.0
     buffer = np.zeros((size + 5 * hidden, *shape), np.float32)  # [logits | gates | c]
-    gathered = None if batch is None else np.zeros((4 * hidden, batch), np.float32)
     views = cell_views(buffer[size:], np.zeros((2 * hidden, *shape), np.float32), hidden)
     state = kernel.initial_state(batch or 1)
     rng = np.random.default_rng(2)
     for _ in range(6):
         tokens = rng.integers(0, 38, batch or 1)
         kernel.project(x, buffer[: size + 4 * hidden])
-        kernel.feed(tokens if batch else int(tokens[0]), views, x[:hidden], gathered)
+        kernel.feed(tokens if batch else int(tokens[0]), views, x[:hidden])
         logits, state = kernel.step(tokens, state)
         kernel.project(x, buffer[: size + 4 * hidden])
         np.testing.assert_allclose(buffer[:size].reshape(size, -1).T, logits, atol=1e-6)
