@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.policy import stepper_for
+from agents.policy import fused_adam_runs_on_cpu, stepper_for
 from pretrain.models import LSTMNoteRNN, NoteRNNConfig, build_note_rnn
 from pretrain.numpy_lstm import NumpyLSTM, cell_views
 from rewards.reward_rnn import RewardRNN
@@ -133,7 +133,7 @@ def test_the_acting_policy_follows_a_fused_adam_step_after_refresh():
     agents call refresh() after their optimiser steps (a missed one broke exact resume)."""
     model = _model()
     stepper = stepper_for(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.1, fused=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1, fused=fused_adam_runs_on_cpu())
     logits, _ = model(torch.as_tensor([[3, 4]]))
     logits.sum().backward()
     optimizer.step()
