@@ -3,7 +3,7 @@ reward scale): IQM over seeds [95 % stratified bootstrap CI] of J, the exact KL(
 Σ r_theory and log p, and P(J > J of psi); with ``--copy-to``, rewrite the folder's tables and
 plots from its runs (the benchmark's code) and copy the small files into the docs.
 
-    python benchmarks/pg_benchmark_summary.py /tmp/bench15/main --copy-to docs/benchmark/policy_gradient
+    python benchmarks/pg_benchmark_summary.py /work/bench-final/main --copy-to docs/benchmark
 """
 
 from __future__ import annotations
@@ -15,7 +15,13 @@ from pathlib import Path
 from sequence_tutor.benchmark.results_table import aggregate, collect_runs, interval_cell
 
 SMALL_FILES = ("results.md", "results.csv", "runs.csv")
-PLOTS = ("objective_intervals.png", "frontier.png", "learning_curves.png")
+PLOTS = (
+    "objective_intervals.png",
+    "frontier.png",
+    "learning_curves.png",
+    "table1_bars.png",
+    "piano_rolls.png",
+)
 
 
 def summary(folder: Path) -> str:
