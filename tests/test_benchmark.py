@@ -207,6 +207,21 @@ def test_resume_skips_finished_runs_and_reruns_only_missing_ones(benchmark_out, 
     assert len(collect_runs(tmp_path)) == 4
 
 
+def test_resume_keeps_finished_runs_when_more_reward_scales_are_added(tmp_path, capsys):
+    """A sweep extended with a reward scale in front keeps the runs it has (their setting index
+    moved from 0 to 1, a label only)."""
+    base = ["--agents", "random", "--seeds", "0", "--steps", "16", "--eval-episodes", "3",
+            "--env-kwargs", ENV, "--out", str(tmp_path), "--no-plots"]  # fmt: skip
+    assert _cli(capsys, *base, "--reward-scales", "0.5")[0] == 0
+    (finished,) = (tmp_path / "runs").glob("*/metrics.json")
+    mtime = finished.stat().st_mtime_ns
+    code, _, err = _cli(capsys, *base, "--reward-scales", "0.1,0.5", "--resume")
+    assert code == 0
+    assert "1 already finished, skipped" in err
+    assert finished.stat().st_mtime_ns == mtime
+    assert len(collect_runs(tmp_path)) == 2
+
+
 REPO = Path(__file__).resolve().parents[1]
 
 

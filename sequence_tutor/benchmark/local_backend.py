@@ -37,15 +37,23 @@ class RunFailure:
 
 
 def pending_runs(specs: Sequence[RunSpec], out_dir: str | Path, resume: bool) -> list[RunSpec]:
-    """The runs still to do: all of them, or with ``resume`` those without a finished metrics file."""
+    """The runs still to do: all of them, or with ``resume`` those without a finished metrics file.
+
+    A finished run counts whatever its env setting's position in the list (``setting`` is a
+    label, not part of the run): a sweep extended with more ``--reward-scales`` or
+    ``--env-kwargs`` keeps the runs it already has."""
     if not resume:
         return list(specs)
     todo = []
     for spec in specs:
         metrics = load_metrics(run_dir(out_dir, spec) / METRICS_FILE)
-        if metrics is None or metrics.get("spec") != spec.to_dict():
+        if metrics is None or _without_label(metrics.get("spec")) != _without_label(spec.to_dict()):
             todo.append(spec)
     return todo
+
+
+def _without_label(spec: Any) -> Any:
+    return {k: v for k, v in spec.items() if k != "setting"} if isinstance(spec, dict) else spec
 
 
 def describe_run(metrics: dict[str, Any]) -> str:
