@@ -154,7 +154,6 @@ class RewardRNN:
         self.kernel = NumpyLSTM(self.model)
         self.hidden_size = self.kernel.hidden
         self.num_layers = self.kernel.num_layers
-        self._max_logit = self.kernel.max_logit
 
     # ---------------------------------------------------------------------------------------
     # state and steps
@@ -293,34 +292,27 @@ class RewardRNNStream:
         return self._log_probs[0].copy()
 
 
-class _FusedStream(RewardRNNStream):
-    """A one-layer LSTM scored and stepped in about ten numpy calls per token, no allocation,
-    through the shared NumPy LSTM (:mod:`pretrain.numpy_lstm`).
+class _KernelBuffers:
+    """The buffers a stream keeps for the shared NumPy LSTM (:mod:`pretrain.numpy_lstm`), for
+    one composition (``batch = ()``) or N (``batch = (N,)``, features first):
+    ``x = [h', 1]``, ``buffer = [logits | gates | c]`` (the product ``head @ x`` is written
+    straight into its first ``V + 4H`` rows) and the cell step's ``product``, plus views of them.
+    Copy and pickle keep only the buffers and rebind the views (a deep copy would otherwise turn
+    every view into a separate array, and the copy would step the wrong state)."""
 
-    ``x = [h', 1]`` lives in one buffer and one mat-vec ``y = head @ x`` gives both the logits
-    of the current state (``log p(token)``) and the recurrent part of the next gates, written
-    straight into the cell's buffer ``[logits | gates | c]``; ``feed`` adds the token's input
-    row and runs the cell step, which writes the new ``h'`` into ``x``. After the last action of
-    an episode only ``log_prob`` is needed: the mat-vec and a softmax sum.
-    """
+    _VIEWS = ("_views", "_h", "_y", "_logits")
+    kernel: NumpyLSTM
+    hidden: int
+    size: int
 
-    def __init__(self, rnn: RewardRNN) -> None:
-        super().__init__(rnn)
-        self.kernel = rnn.kernel
-        hidden, size = rnn.hidden_size, rnn.vocab_size
-        self.hidden, self.size = hidden, size
-        # exp() of float32 logits overflows past 88; |logits| <= the kernel's max_logit
-        self.exp_dtype = np.float32 if self.kernel.max_logit < 80 else np.float64
-        self.x = np.zeros(hidden + 1, np.float32)  # [h', 1]
-        self.x[-1] = 1.0
-        self.buffer = np.zeros(size + 5 * hidden, np.float32)  # [logits | gates | c]
-        self.product = np.zeros(2 * hidden, np.float32)
+    def _allocate(self, *batch: int) -> None:
+        hidden, size = self.hidden, self.size
+        self.x = np.zeros((hidden + 1, *batch), np.float32)
+        self.x[hidden] = 1.0
+        self.buffer = np.zeros((size + 5 * hidden, *batch), np.float32)
+        self.product = np.zeros((2 * hidden, *batch), np.float32)
         self._bind_views()
         self.projected = False  # the buffer holds head @ x for the current x
-
-    # the views alias x, the buffer and product; copy and pickle keep only the buffers and
-    # rebind the views (a deep copy would otherwise turn every view into a separate array)
-    _VIEWS = ("_views", "_h", "_y", "_logits")
 
     def _bind_views(self) -> None:
         size = self.size
@@ -339,6 +331,25 @@ class _FusedStream(RewardRNNStream):
     def _project(self) -> None:
         self.kernel.project(self.x, self._y)
         self.projected = True
+
+
+class _FusedStream(_KernelBuffers, RewardRNNStream):
+    """A one-layer LSTM scored and stepped in about ten numpy calls per token, no allocation,
+    through the shared NumPy LSTM (:mod:`pretrain.numpy_lstm`).
+
+    One mat-vec ``head @ [h', 1]`` gives both the logits of the current state
+    (``log p(token)``) and the recurrent part of the next gates; ``feed`` adds the token's input
+    row and runs the cell step, which writes the new ``h'`` into ``x``. After the last action of
+    an episode only ``log_prob`` is needed: the mat-vec and a softmax sum.
+    """
+
+    def __init__(self, rnn: RewardRNN) -> None:
+        super().__init__(rnn)
+        self.kernel = rnn.kernel
+        self.hidden, self.size = rnn.hidden_size, rnn.vocab_size
+        # exp() of float32 logits overflows past 88; |logits| <= the kernel's max_logit
+        self.exp_dtype = np.float32 if self.kernel.max_logit < 80 else np.float64
+        self._allocate()
 
     def prime(self, primer: Sequence[int] | np.ndarray) -> None:
         self.x[:-1] = 0.0
@@ -417,12 +428,11 @@ def _check_rows(rows: Any, count: int, num_envs: int) -> np.ndarray:
     return rows
 
 
-class _FusedBatchStream(BatchRewardRNNStream):
+class _FusedBatchStream(_KernelBuffers, BatchRewardRNNStream):
     """:class:`_FusedStream` for N compositions, features first (:mod:`pretrain.numpy_lstm`):
     one GEMM ``head @ [h', 1]`` (``[H + 1, N]``) gives the logits of the current states and the
-    recurrent part of the gates, written into ``[logits | gates | c]`` (``[V + 5H, N]``); the
-    input part is a gathered column per composition; every gate is a contiguous ``[H, N]``
-    block. Only ``log p`` of the chosen tokens is formed."""
+    recurrent part of the gates; the input part is a gathered column per composition; every
+    gate is a contiguous ``[H, N]`` block. Only ``log p`` of the chosen tokens is formed."""
 
     def __init__(self, rnn: RewardRNN, num_envs: int) -> None:
         super().__init__(rnn, num_envs)
@@ -430,37 +440,6 @@ class _FusedBatchStream(BatchRewardRNNStream):
         self.hidden, self.size = rnn.hidden_size, rnn.vocab_size
         self.small_logits = self.kernel.max_logit < 80
         self._allocate(num_envs)
-
-    def _allocate(self, num_envs: int) -> None:
-        hidden, size = self.hidden, self.size
-        self.x = np.zeros((hidden + 1, num_envs), np.float32)  # [h', 1]
-        self.x[hidden] = 1.0
-        self.buffer = np.zeros((size + 5 * hidden, num_envs), np.float32)  # [logits | gates | c]
-        self.product = np.zeros((2 * hidden, num_envs), np.float32)
-        self._bind_views()
-        self.projected = False
-
-    _VIEWS = ("_views", "_h", "_y", "_logits")
-
-    def _bind_views(self) -> None:
-        # views of the buffers; copy and pickle rebind them to the copy's own buffers instead
-        # of giving it separate arrays
-        size = self.size
-        self._views = cell_views(self.buffer[size:], self.product, self.hidden)
-        self._h = self.x[: self.hidden]
-        self._y = self.buffer[: size + 4 * self.hidden]
-        self._logits = self.buffer[:size]
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in self._VIEWS}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._bind_views()
-
-    def _project(self) -> None:
-        self.kernel.project(self.x, self._y)
-        self.projected = True
 
     def prime(
         self, primers: Sequence[Sequence[int] | np.ndarray], rows: np.ndarray | None = None
