@@ -15,6 +15,7 @@ from gymnasium.error import ResetNeeded
 
 from envs.config import MAX_MELODY_LENGTH, EnvConfig
 from envs.rendering import ansi_grid, piano_roll
+from pretrain.errors import SequenceTutorError
 from pretrain.models import NoteRNN
 from pretrain.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 from rewards.keys import KeyTables, key_tables
@@ -35,23 +36,27 @@ def check_config(
 ) -> tuple[int, float, float]:
     """Validate the numeric arguments shared by the single and the vector environment."""
     if isinstance(melody_length, bool) or not isinstance(melody_length, (int, np.integer)):
-        raise ValueError(f"melody_length must be an integer >= 1, got {melody_length!r}")
+        raise SequenceTutorError(f"melody_length must be an integer >= 1, got {melody_length!r}")
     if not 1 <= melody_length <= MAX_MELODY_LENGTH:
-        raise ValueError(f"melody_length must be in 1..{MAX_MELODY_LENGTH}, got {melody_length}")
+        raise SequenceTutorError(
+            f"melody_length must be in 1..{MAX_MELODY_LENGTH}, got {melody_length}"
+        )
     try:
         reward_scale = float(reward_scale)
         note_rnn_weight = float(note_rnn_weight)
     except (TypeError, ValueError):
-        raise ValueError(
+        raise SequenceTutorError(
             f"reward_scale and note_rnn_weight must be numbers, got {reward_scale!r} and "
             f"{note_rnn_weight!r}"
         ) from None
     if not (math.isfinite(reward_scale) and reward_scale > 0):
-        raise ValueError(f"reward_scale (c) must be a finite number > 0, got {reward_scale}")
+        raise SequenceTutorError(
+            f"reward_scale (c) must be a finite number > 0, got {reward_scale}"
+        )
     if not math.isfinite(note_rnn_weight):
-        raise ValueError(f"note_rnn_weight (w) must be finite, got {note_rnn_weight}")
+        raise SequenceTutorError(f"note_rnn_weight (w) must be finite, got {note_rnn_weight}")
     if render_mode is not None and render_mode not in render_modes:
-        raise ValueError(
+        raise SequenceTutorError(
             f"render_mode {render_mode!r} is unknown (expected None or one of {list(render_modes)})"
         )
     return int(melody_length), reward_scale, note_rnn_weight
@@ -64,16 +69,16 @@ def check_primer(primer: Any, vocabulary: Vocabulary) -> np.ndarray:
     except (TypeError, ValueError):
         array = np.asarray([], dtype=object)
     if array.dtype == object or (array.size and not np.issubdtype(array.dtype, np.integer)):
-        raise ValueError(
+        raise SequenceTutorError(
             f"primer {primer!r} is not a token or a list of tokens (expected integers in "
             f"0..{vocabulary.size - 1})"
         )
     array = array.reshape(-1).astype(np.int64)
     if array.size == 0:
-        raise ValueError("primer is empty (expected at least one token)")
+        raise SequenceTutorError("primer is empty (expected at least one token)")
     bad = (array < 0) | (array >= vocabulary.size)
     if bad.any():
-        raise ValueError(
+        raise SequenceTutorError(
             f"primer token {array[bad][0]} is outside the vocabulary (expected 0..{vocabulary.size - 1})"
         )
     return array
@@ -84,7 +89,7 @@ def build_reward_rnn(
 ) -> RewardRNN:
     if isinstance(reward_rnn, RewardRNN):
         if reward_rnn.vocabulary != vocabulary:
-            raise ValueError("reward_rnn uses another vocabulary than the environment")
+            raise SequenceTutorError("reward_rnn uses another vocabulary than the environment")
         return reward_rnn
     return RewardRNN(reward_rnn, vocabulary=vocabulary, backend=backend)
 

@@ -18,6 +18,7 @@ from gymnasium.vector.utils import batch_space
 from envs.config import EnvConfig
 from envs.rendering import ansi_grid, piano_roll
 from envs.sequence_tutor import build_reward_rnn, check_config, check_primer
+from pretrain.errors import SequenceTutorError
 from pretrain.models import NoteRNN
 from pretrain.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 from rewards.keys import KeyTables, key_tables
@@ -31,14 +32,15 @@ _ALL = slice(None)  # a group's rows when it holds every composition (no fancy i
 
 def check_autoreset_mode(mode: Any) -> AutoresetMode:
     """An :class:`~gymnasium.vector.AutoresetMode` from the enum or its value (``"NextStep"``,
-    ``"SameStep"``, ``"Disabled"``), as ``SyncVectorEnv`` accepts it, or a ``ValueError``."""
+    ``"SameStep"``, ``"Disabled"``), as ``SyncVectorEnv`` accepts it, or a
+    :class:`SequenceTutorError` (a ``ValueError``)."""
     if isinstance(mode, AutoresetMode):
         return mode
     try:
         return AutoresetMode(mode)
     except (ValueError, TypeError):
         expected = [m.value for m in AutoresetMode]
-        raise ValueError(
+        raise SequenceTutorError(
             f"autoreset_mode {mode!r} is unknown (expected an AutoresetMode or one of {expected})"
         ) from None
 
@@ -65,7 +67,9 @@ def _check_max_episode_steps(value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"max_episode_steps must be None or an integer >= 1, got {value!r}")
+        raise SequenceTutorError(
+            f"max_episode_steps must be None or an integer >= 1, got {value!r}"
+        )
     return int(value)
 
 
@@ -168,7 +172,7 @@ class SequenceTutorVectorEnv(VectorEnv):
             or not isinstance(num_envs, (int, np.integer))
             or num_envs < 1
         ):
-            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+            raise SequenceTutorError(f"num_envs must be an integer >= 1, got {num_envs!r}")
         self.num_envs = int(num_envs)
         self.melody_length, self.reward_scale, self.note_rnn_weight = check_config(
             melody_length,

@@ -218,11 +218,13 @@ def test_bad_primers(primer, match):
     ("kwargs", "error", "match"),
     [
         ({"key": "H major"}, rewards.UnknownKeyError, "H major"),
-        ({"melody_length": 0}, ValueError, "melody_length"),
-        ({"melody_length": 2.5}, ValueError, "melody_length"),
-        ({"reward_scale": 0}, ValueError, "reward_scale"),
-        ({"note_rnn_weight": float("nan")}, ValueError, "note_rnn_weight"),
-        ({"render_mode": "pixels"}, ValueError, "render_mode 'pixels'"),
+        # a user's bad setting is the one user-error type (a ValueError, as Gymnasium's are)
+        ({"melody_length": 0}, SequenceTutorError, "melody_length"),
+        ({"melody_length": 2.5}, SequenceTutorError, "melody_length"),
+        ({"reward_scale": 0}, SequenceTutorError, "reward_scale"),
+        ({"note_rnn_weight": float("nan")}, SequenceTutorError, "note_rnn_weight"),
+        ({"render_mode": "pixels"}, SequenceTutorError, "render_mode 'pixels'"),
+        ({"rules": ["no_such_rule"]}, SequenceTutorError, "no_such_rule"),
         ({"reward_rnn": "/no/such/checkpoint"}, SequenceTutorError, "/no/such/checkpoint"),
         ({"reward_rnn": 3}, SequenceTutorError, "reward_rnn"),
         ({"rules": [42]}, TypeError, "not a rule"),

@@ -7,6 +7,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from pretrain.errors import SequenceTutorError
 from rewards.composition import BatchComposition, Composition
 
 
@@ -79,7 +80,7 @@ class FunctionRule(Rule):
         self.function = function
         self.name = name or getattr(function, "__name__", "")
         if not self.name or self.name == "<lambda>":
-            raise ValueError("a rule made from a lambda needs a name: rule(f, name='...')")
+            raise SequenceTutorError("a rule made from a lambda needs a name: rule(f, name='...')")
 
     def reward(self, composition: Composition, action: int) -> float:
         return float(self.function(composition, action))

@@ -6,6 +6,7 @@ import copy
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from pretrain.errors import SequenceTutorError
 from pretrain.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 from rewards.keys import KeyTables, key_tables
 from rewards.rules.autocorrelation import AutocorrelationRule
@@ -46,7 +47,9 @@ def _build(name: str, tables: KeyTables) -> Rule:
         "high_low_unique": HighLowUniqueRule,
     }
     if name not in builders:
-        raise ValueError(f"unknown rule {name!r} (expected one of {', '.join(DEFAULT_RULE_NAMES)})")
+        raise SequenceTutorError(
+            f"unknown rule {name!r} (expected one of {', '.join(DEFAULT_RULE_NAMES)})"
+        )
     return builders[name]()
 
 

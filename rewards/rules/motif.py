@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pretrain.errors import SequenceTutorError
 from pretrain.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 from rewards.composition import BatchComposition, Composition
 from rewards.rules.base import BatchRule, Rule
@@ -21,7 +22,7 @@ class MotifRule(Rule):
         self, bar_length: int = 8, amount: float = 3.0, bonus: float = 0.3, min_notes: int = 3
     ) -> None:
         if bar_length < 2:
-            raise ValueError(f"bar_length must be >= 2, got {bar_length}")
+            raise SequenceTutorError(f"bar_length must be >= 2, got {bar_length}")
         self.bar_length = int(bar_length)
         self.amount = float(amount)
         self.bonus = float(bonus)
