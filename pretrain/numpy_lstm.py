@@ -245,7 +245,7 @@ class NumpyLSTM:
         input columns in two halves through ``views.product`` (free until the cell step), which
         keeps the step's buffers smaller."""
         gates = views.gates
-        if np.ndim(tokens) == 0 or gates.ndim == 1:
+        if gates.ndim == 1:  # one composition, one token
             gates += self.table[tokens]
         elif len(tokens) != gates.shape[1]:
             raise ValueError(f"got {len(tokens)} tokens for {gates.shape[1]} compositions")
