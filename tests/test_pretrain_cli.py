@@ -249,3 +249,26 @@ def test_off_grid_option(tmp_path, capsys):
     )  # fmt: skip
     assert code == 0, err
     assert "12 of 12 tunes kept" in stdout and "12 kept tunes had notes rounded" in stdout
+
+
+def test_corpus_flag_defaults_are_load_corpus_defaults(monkeypatch):
+    import argparse
+    import inspect
+
+    from pretrain.corpus import load_corpus
+    from sequence_tutor.cli import pretrain as pretrain_cli
+
+    parser = argparse.ArgumentParser()
+    pretrain_cli.add_arguments(parser)
+    args = parser.parse_args([])
+    signature = inspect.signature(load_corpus).parameters
+    assert args.valid_fraction == signature["valid_fraction"].default == 0.1
+    assert args.off_grid == signature["off_grid"].default == "round"
+    # one source: a changed default in load_corpus moves the flag's default and its help
+    monkeypatch.setattr(
+        pretrain_cli, "_corpus_defaults", lambda: {"valid_fraction": 0.2, "off_grid": "skip"}
+    )
+    parser = argparse.ArgumentParser()
+    pretrain_cli.add_arguments(parser)
+    assert vars(parser.parse_args([]))["valid_fraction"] == 0.2
+    assert "(default: skip)" in " ".join(parser.format_help().split())

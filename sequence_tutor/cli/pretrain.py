@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import math
 from pathlib import Path
 from typing import Any
 
 from pretrain.config import allowed_text, check_value, flag_of
+from pretrain.corpus import OFF_GRID_CHOICES, load_corpus
 from pretrain.errors import SequenceTutorError
 from pretrain.sizing import (
     LSTM_REFERENCE_HIDDEN,
@@ -34,6 +36,15 @@ DESCRIPTION = (
 
 # TrainingConfig fields that are no flags: how often the run saves and logs.
 TRAINING_SKIPPED = ("checkpoint_seconds", "log_every")
+
+
+def _corpus_defaults() -> dict[str, Any]:
+    """``load_corpus``'s keyword defaults: the flags' defaults, written once."""
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(load_corpus).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,15 +112,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument(
         "--cache-dir", type=Path, default=None, help="corpus cache folder" + DEFAULT_IN_TEXT
     )
+    corpus_defaults = _corpus_defaults()
     data.add_argument(
-        "--valid-fraction", type=float, default=0.1, help="tunes held out for validation"
+        "--valid-fraction",
+        type=float,
+        default=corpus_defaults["valid_fraction"],
+        help="fraction of the tunes held out for validation (default: %(default)s)",
     )
     data.add_argument(
         "--off-grid",
-        default="round",
-        metavar="{round,skip}",
+        default=corpus_defaults["off_grid"],
+        metavar="{" + ",".join(OFF_GRID_CHOICES) + "}",
         help="tunes with notes between sixteenth-grid steps (triplets, 32nds): round their "
-        "notes onto the grid (default) or skip them",
+        "notes onto the grid or skip them (default: %(default)s)",
     )
     data.add_argument(
         "--workers",
@@ -202,7 +217,7 @@ def _validate_limits_and_paths(args: argparse.Namespace) -> None:
             _check(value <= limit, "--" + name, value, f"at most {limit}")
     if args.resume and args.overwrite:
         raise SequenceTutorError("--resume and --overwrite: choose one")
-    if args.off_grid not in ("round", "skip"):
+    if args.off_grid not in OFF_GRID_CHOICES:
         raise SequenceTutorError(
             f"--off-grid {args.off_grid}: expected round (round such notes onto the sixteenth "
             "grid) or skip (leave such tunes out)"
@@ -303,7 +318,6 @@ def run(args: argparse.Namespace) -> int:
 
     import torch  # noqa: PLC0415
 
-    from pretrain.corpus import load_corpus  # noqa: PLC0415
     from pretrain.training import TrainingConfig, train_note_rnn  # noqa: PLC0415
 
     torch.set_num_threads(1)
