@@ -11,6 +11,12 @@ import pytest
 from agents._moved import MOVED
 
 
+def run_python(code: str) -> None:
+    """Run ``code`` in a fresh interpreter (a clean ``sys.modules``); fail with its stderr."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 @pytest.mark.parametrize(("old", "new"), sorted(MOVED.items()))
 def test_an_old_module_path_warns_and_is_the_new_module(old, new):
     # a fresh interpreter: the alias warns only on the first import of the old path
@@ -24,8 +30,7 @@ def test_an_old_module_path_warns_and_is_the_new_module(old, new):
         "messages = [str(w.message) for w in caught if w.category is DeprecationWarning]\n"
         f"assert any({old!r} in m and {new!r} in m for m in messages), messages\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    run_python(code)
 
 
 SUBMODULES = [
@@ -59,8 +64,7 @@ def test_an_old_submodule_path_is_the_very_new_module_and_warns(old, new, first)
         "messages = [str(w.message) for w in caught if w.category is DeprecationWarning]\n"
         f"assert any(m.startswith({old!r} + ' moved to ' + {new!r}) for m in messages), messages\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    run_python(code)
 
 
 def test_from_an_old_package_import_a_submodule_is_the_new_module():
@@ -78,8 +82,7 @@ def test_from_an_old_package_import_a_submodule_is_the_new_module():
         "assert statistics is sequence_tutor.benchmark.statistics\n"
         "assert sample is sequence_tutor.cli.sample\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    run_python(code)
 
 
 def test_an_old_path_to_no_module_still_fails():
@@ -93,8 +96,7 @@ def test_an_old_path_to_no_module_still_fails():
         "else:\n"
         "    raise AssertionError('imported a module that does not exist')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    run_python(code)
 
 
 def test_agent_checkpoint_names_warn_and_resolve_to_their_new_homes():
@@ -131,5 +133,4 @@ def test_the_old_pretrain_command_path_warns_and_is_the_new_module():
         "assert old is new and old.hidden_for_parameters is not None\n"
         "assert any('sequence_tutor.cli.pretrain' in str(w.message) for w in caught)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    run_python(code)
