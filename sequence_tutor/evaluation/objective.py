@@ -260,6 +260,14 @@ class NoteRNNDistribution:
 
 
 # -- the measurement ---------------------------------------------------------------------------
+def _batched_primers(n: int, batch: int, env: Any, seed: int) -> np.ndarray:
+    """The primers of ``n`` compositions stepped ``batch`` at a time (whole batches, so
+    ``ceil(n / batch) * batch`` of them): :func:`check_action_probabilities` and
+    :func:`measure_objective` draw them here, so the check sees the measurement's first batch."""
+    chunks = -(-n // batch)
+    return draw_primers(chunks * batch, env.key, env.vocabulary, np.random.default_rng(seed))
+
+
 def check_action_probabilities(
     agent: Any,
     n: int = 1000,
@@ -286,9 +294,7 @@ def check_action_probabilities(
     batch = int(min(n, batch_size))
     env = SequenceTutorVectorEnv(num_envs=batch, **(env_kwargs or {}))
     try:
-        chunks = -(-int(n) // batch)
-        rng = np.random.default_rng(seed)
-        primers = draw_primers(chunks * batch, env.key, env.vocabulary, rng)[:batch]
+        primers = _batched_primers(int(n), batch, env, seed)[:batch]
         obs, _ = env.reset(options={"primers": [list(p) for p in primers]})
         vocab = env.single_action_space.n
     finally:
@@ -351,9 +357,8 @@ def measure_objective(
     batch = int(min(n, batch_size))
     env = SequenceTutorVectorEnv(num_envs=batch, **(env_kwargs or {}))
     length, vocab = env.melody_length, env.single_action_space.n
-    rng = np.random.default_rng(seed)
     chunks = -(-n // batch)
-    primers = draw_primers(chunks * batch, env.key, env.vocabulary, rng)
+    primers = _batched_primers(n, batch, env, seed)
     action_rng = np.random.default_rng([seed, 1])
     tokens = np.zeros((chunks * batch, length), dtype=np.int64)
     theory = np.zeros((chunks * batch, length))
